@@ -1,0 +1,59 @@
+# shellcheck shell=bash
+# Shared settings and helpers for the harness scripts. Sourced, not run.
+
+set -euo pipefail
+
+HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$HARNESS_DIR/.." && pwd)
+# Everything generated lives under build/ (ignored by git): the extracted
+# package trees, the kernel objects, the selftest binaries and the initramfs.
+BUILD_DIR=${PMS_BUILD_DIR:-$REPO_DIR/build}
+KSRC=$BUILD_DIR/linux
+PRISTINE=$BUILD_DIR/pristine
+TESTS_OUT=$BUILD_DIR/selftests
+LOG_DIR=$BUILD_DIR/logs
+JOBS=${PMS_JOBS:-$(nproc)}
+
+# shellcheck source=harness/BASE
+. "$HARNESS_DIR/BASE"
+
+# Paths that are tooling, never part of the kernel series.
+TOOLING_PATHS=(README.md .gitignore .ci harness)
+
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+# Hash paths relative to the kernel tree so a fresh clone elsewhere hits.
+export CCACHE_BASEDIR=$KSRC
+export CCACHE_NOHASHDIR=1
+# Reproducible version strings: otherwise init/version.c changes every build.
+export KBUILD_BUILD_TIMESTAMP='Thu Jan  1 00:00:00 UTC 2026'
+export KBUILD_BUILD_USER=pms
+export KBUILD_BUILD_HOST=pms
+
+now() { date +%s; }
+T0=$(now)
+say() { printf '[%4ds] %s\n' "$(($(now) - T0))" "$*"; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Run a long command with its output in a log file, printing a progress line
+# every 30 s so nobody stares at a silent terminal. $1 = log, $2 = progress
+# command (prints one short line), rest = the command.
+run_logged() {
+	local log=$1 progress=$2 pid rc
+	shift 2
+	"$@" >"$log" 2>&1 &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		for _ in $(seq 30); do
+			sleep 1
+			kill -0 "$pid" 2>/dev/null || break
+		done
+		kill -0 "$pid" 2>/dev/null && say "  ... $(eval "$progress")"
+	done
+	rc=0
+	wait "$pid" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		tail -n 40 "$log" >&2
+		die "command failed (exit $rc), full log: $log"
+	fi
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Boot build/linux's bzImage under QEMU TCG with build/initramfs.cpio, stream
+# the guest's results as they arrive, then check the kernel log for splats.
+# Prints "N passed, N failed, N skipped" last; exits non-zero on any failure,
+# skip, missing result, hang, panic, timeout or kernel splat.
+#
+# Environment: PMS_THP=always|madvise|never (default madvise),
+# PMS_HUGEPAGES=<2M pages> (default 256), PMS_SWAP=<zram size, "" = none>
+# (default 512M), PMS_MEM (default 4G), PMS_TIMEOUT seconds (default 3000),
+# PMS_VERBOSE=1 to echo every line the tests print.
+. "$(dirname "$0")/lib.sh"
+
+tag=${1:-tests}
+thp=${PMS_THP:-madvise}
+kernel_log=$LOG_DIR/$tag-kernel.log
+test_log=$LOG_DIR/$tag-output.log
+mkdir -p "$LOG_DIR"
+: >"$kernel_log"
+: >"$test_log"
+
+cmdline="console=ttyS0 panic=-1 oops=panic panic_on_warn=0 loglevel=4"
+cmdline+=" transparent_hugepage=$thp hugepages=${PMS_HUGEPAGES:-256}"
+cmdline+=" zram.num_devices=2 pms.swap=${PMS_SWAP-512M}"
+cmdline+=" softlockup_panic=0 hung_task_timeout_secs=120"
+
+say "booting under qemu TCG (THP $thp); kernel log: ${kernel_log#"$REPO_DIR"/}"
+timeout -k 10 "${PMS_TIMEOUT:-3000}" qemu-system-x86_64 \
+	-accel tcg,thread=multi -cpu max,la57=off -smp 2 -m "${PMS_MEM:-4G}" \
+	-display none -monitor none -no-reboot \
+	-kernel "$KSRC/arch/x86/boot/bzImage" -initrd "$BUILD_DIR/initramfs.cpio" \
+	-append "$cmdline" \
+	-serial "file:$kernel_log" -serial "file:$test_log" &
+qpid=$!
+
+counts=$(mktemp)
+trap 'rm -f "$counts"; kill $qpid 2>/dev/null || true' EXIT
+tail -n +1 -F --pid=$qpid "$test_log" 2>/dev/null |
+	awk -v counts="$counts" -v verbose="${PMS_VERBOSE:-0}" -f "$HARNESS_DIR/tap-report.awk"
+qrc=0
+wait $qpid || qrc=$?
+read -r pass fail skip <"$counts"
+
+[ $qrc -eq 124 ] && { echo "  FAIL  host timeout: guest killed after ${PMS_TIMEOUT:-3000}s"; fail=$((fail + 1)); }
+
+# Kernel splats anywhere in the console log fail the run.
+splat='WARNING:|BUG:|Oops|Kernel panic|kernel BUG|general protection fault|'
+splat+='KASAN:|UBSAN:|rcu: INFO|INFO: rcu|detected stall|soft lockup|hard LOCKUP|'
+splat+='blocked for more than|circular locking|lock state|recursive locking|'
+splat+='suspicious RCU usage|list_(add|del) corruption|Bad page|bad pte|Bad rss-counter|'
+splat+='page_table_check|invoked oom-killer|Call Trace:'
+if grep -Eq "$splat" "$kernel_log"; then
+	echo "  FAIL  kernel splat in the guest log (${kernel_log#"$REPO_DIR"/}):"
+	grep -En -B2 -A25 -m1 "$splat" "$kernel_log" | sed 's/^/  | /' | head -60
+	fail=$((fail + 1))
+fi
+say "guest finished"
+rc=0
+[ "$fail" -eq 0 ] || rc=1
+if [ "$skip" -ne 0 ]; then
+	echo "skipped tests fail this suite: a missing feature is a failure"
+	rc=1
+fi
+echo "$pass passed, $fail failed, $skip skipped"
+exit $rc
