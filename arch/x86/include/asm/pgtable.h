@@ -295,9 +295,16 @@ static inline int pte_uffd_wp(pte_t pte)
 	return pte_flags(pte) & _PAGE_UFFD_WP;
 }
 
+/*
+ * A uffd-wp protected entry must never be writable: callers that rebuild an
+ * entry (migration, swapin, split, PAGEMAP_SCAN) may start from a writable
+ * one, and a write through it would go unnoticed. Drop _PAGE_RW here so no
+ * caller has to remember to. _PAGE_RW is cleared directly because
+ * pte_wrprotect() is only defined further down.
+ */
 static inline pte_t pte_mkuffd_wp(pte_t pte)
 {
-	return pte_set_flags(pte, _PAGE_UFFD_WP);
+	return pte_clear_flags(pte_set_flags(pte, _PAGE_UFFD_WP), _PAGE_RW);
 }
 
 static inline pte_t pte_clear_uffd_wp(pte_t pte)
@@ -391,9 +398,10 @@ static inline int pmd_uffd_wp(pmd_t pmd)
 	return pmd_flags(pmd) & _PAGE_UFFD_WP;
 }
 
+/* As pte_mkuffd_wp(): a uffd-wp protected huge pmd is never writable. */
 static inline pmd_t pmd_mkuffd_wp(pmd_t pmd)
 {
-	return pmd_set_flags(pmd, _PAGE_UFFD_WP);
+	return pmd_clear_flags(pmd_set_flags(pmd, _PAGE_UFFD_WP), _PAGE_RW);
 }
 
 static inline pmd_t pmd_clear_uffd_wp(pmd_t pmd)
