@@ -321,30 +321,31 @@ uffd_wp_protect_file(struct vm_area_struct *vma, unsigned long cp_flags)
 }
 
 /*
- * If wr-protecting the range for file-backed, populate pgtable for the case
- * when pgtable is empty but page cache exists.  When {pte|pmd|...}_alloc()
- * failed it means no memory, we don't have a better option but stop.
+ * Write-protecting file-backed memory has to reach entries that no page
+ * table covers yet (the page cache may hold the page all the same), so the
+ * missing tables are allocated on the way down. Running out of memory here
+ * must fail the whole operation: a silently skipped table would leave pages
+ * unprotected while the caller believes they are.
  */
-#define  change_pmd_prepare(vma, pmd, cp_flags)				\
-	do {								\
-		if (unlikely(uffd_wp_protect_file(vma, cp_flags))) {	\
-			if (WARN_ON_ONCE(pte_alloc(vma->vm_mm, pmd)))	\
-				break;					\
-		}							\
-	} while (0)
-/*
- * This is the general pud/p4d/pgd version of change_pmd_prepare(). We need to
- * have separate change_pmd_prepare() because pte_alloc() returns 0 on success,
- * while {pmd|pud|p4d}_alloc() returns the valid pointer on success.
- */
-#define  change_prepare(vma, high, low, addr, cp_flags)			\
-	do {								\
-		if (unlikely(uffd_wp_protect_file(vma, cp_flags))) {	\
-			low##_t *p = low##_alloc(vma->vm_mm, high, addr); \
-			if (WARN_ON_ONCE(p == NULL))			\
-				break;					\
-		}							\
-	} while (0)
+static inline int change_pmd_prepare(struct vm_area_struct *vma, pmd_t *pmd,
+				     unsigned long cp_flags)
+{
+	if (unlikely(uffd_wp_protect_file(vma, cp_flags)) &&
+	    pte_alloc(vma->vm_mm, pmd))
+		return -ENOMEM;
+	return 0;
+}
+
+/* The pud/p4d/pgd levels of change_pmd_prepare(), one macro for all three. */
+#define change_prepare(vma, high, low, addr, cp_flags)			\
+	({								\
+		int __err = 0;						\
+									\
+		if (unlikely(uffd_wp_protect_file(vma, cp_flags)) &&	\
+		    !low##_alloc(vma->vm_mm, high, addr))		\
+			__err = -ENOMEM;				\
+		__err;							\
+	})
 
 static inline long change_pmd_range(struct mmu_gather *tlb,
 		struct vm_area_struct *vma, pud_t *pud, unsigned long addr,
@@ -355,6 +356,7 @@ static inline long change_pmd_range(struct mmu_gather *tlb,
 	long pages = 0;
 	unsigned long nr_huge_updates = 0;
 	struct mmu_notifier_range range;
+	int ret;
 
 	range.start = 0;
 
@@ -364,7 +366,11 @@ static inline long change_pmd_range(struct mmu_gather *tlb,
 
 		next = pmd_addr_end(addr, end);
 
-		change_pmd_prepare(vma, pmd, cp_flags);
+		ret = change_pmd_prepare(vma, pmd, cp_flags);
+		if (ret) {
+			pages = ret;
+			break;
+		}
 		/*
 		 * Automatic NUMA balancing walks the tables with mmap_lock
 		 * held for read. It's possible a parallel update to occur
@@ -394,7 +400,11 @@ static inline long change_pmd_range(struct mmu_gather *tlb,
 				 * cleared; make sure pmd populated if
 				 * necessary, then fall-through to pte level.
 				 */
-				change_pmd_prepare(vma, pmd, cp_flags);
+				ret = change_pmd_prepare(vma, pmd, cp_flags);
+				if (ret) {
+					pages = ret;
+					break;
+				}
 			} else {
 				/*
 				 * change_huge_pmd() does not defer TLB flushes,
@@ -436,16 +446,21 @@ static inline long change_pud_range(struct mmu_gather *tlb,
 {
 	pud_t *pud;
 	unsigned long next;
-	long pages = 0;
+	long pages = 0, ret;
 
 	pud = pud_offset(p4d, addr);
 	do {
 		next = pud_addr_end(addr, end);
-		change_prepare(vma, pud, pmd, addr, cp_flags);
+		ret = change_prepare(vma, pud, pmd, addr, cp_flags);
+		if (ret)
+			return ret;
 		if (pud_none_or_clear_bad(pud))
 			continue;
-		pages += change_pmd_range(tlb, vma, pud, addr, next, newprot,
-					  cp_flags);
+		ret = change_pmd_range(tlb, vma, pud, addr, next, newprot,
+				       cp_flags);
+		if (ret < 0)
+			return ret;
+		pages += ret;
 	} while (pud++, addr = next, addr != end);
 
 	return pages;
@@ -457,16 +472,21 @@ static inline long change_p4d_range(struct mmu_gather *tlb,
 {
 	p4d_t *p4d;
 	unsigned long next;
-	long pages = 0;
+	long pages = 0, ret;
 
 	p4d = p4d_offset(pgd, addr);
 	do {
 		next = p4d_addr_end(addr, end);
-		change_prepare(vma, p4d, pud, addr, cp_flags);
+		ret = change_prepare(vma, p4d, pud, addr, cp_flags);
+		if (ret)
+			return ret;
 		if (p4d_none_or_clear_bad(p4d))
 			continue;
-		pages += change_pud_range(tlb, vma, p4d, addr, next, newprot,
-					  cp_flags);
+		ret = change_pud_range(tlb, vma, p4d, addr, next, newprot,
+				       cp_flags);
+		if (ret < 0)
+			return ret;
+		pages += ret;
 	} while (p4d++, addr = next, addr != end);
 
 	return pages;
@@ -479,18 +499,27 @@ static long change_protection_range(struct mmu_gather *tlb,
 	struct mm_struct *mm = vma->vm_mm;
 	pgd_t *pgd;
 	unsigned long next;
-	long pages = 0;
+	long pages = 0, ret;
 
 	BUG_ON(addr >= end);
 	pgd = pgd_offset(mm, addr);
 	tlb_start_vma(tlb, vma);
 	do {
 		next = pgd_addr_end(addr, end);
-		change_prepare(vma, pgd, p4d, addr, cp_flags);
+		ret = change_prepare(vma, pgd, p4d, addr, cp_flags);
+		if (ret) {
+			pages = ret;
+			break;
+		}
 		if (pgd_none_or_clear_bad(pgd))
 			continue;
-		pages += change_p4d_range(tlb, vma, pgd, addr, next, newprot,
-					  cp_flags);
+		ret = change_p4d_range(tlb, vma, pgd, addr, next, newprot,
+				       cp_flags);
+		if (ret < 0) {
+			pages = ret;
+			break;
+		}
+		pages += ret;
 	} while (pgd++, addr = next, addr != end);
 
 	tlb_end_vma(tlb, vma);
@@ -498,6 +527,11 @@ static long change_protection_range(struct mmu_gather *tlb,
 	return pages;
 }
 
+/*
+ * Returns the number of entries changed, or a negative errno when page
+ * tables needed to write-protect the range could not be allocated; the
+ * part of the range before the failure may have been changed already.
+ */
 long change_protection(struct mmu_gather *tlb,
 		       struct vm_area_struct *vma, unsigned long start,
 		       unsigned long end, pgprot_t newprot,
