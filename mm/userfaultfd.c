@@ -735,21 +735,59 @@ ssize_t mcopy_continue(struct mm_struct *dst_mm, unsigned long start,
 			      mmap_changing, 0);
 }
 
-void uffd_wp_range(struct mm_struct *dst_mm, struct vm_area_struct *dst_vma,
-		   unsigned long start, unsigned long len, bool enable_wp)
+/*
+ * Private writable mappings and shared ones that track dirtying map their
+ * pages read-only by default; after unprotecting, let change_protection()
+ * make writable again each entry that needs no fault for COW, dirty or
+ * soft-dirty tracking, as mprotect() does.
+ */
+static bool uffd_wp_may_restore_write(struct vm_area_struct *vma)
 {
+	if (vma->vm_flags & VM_SHARED)
+		return vma_wants_writenotify(vma, vma->vm_page_prot);
+	return vma->vm_flags & VM_WRITE;
+}
+
+/**
+ * uffd_wp_range - set or clear uffd write protection on part of a VMA
+ * @vma: the VMA, registered for uffd-wp
+ * @start: page-aligned start of the range, inside @vma
+ * @len: length of the range; @start + @len must not pass @vma->vm_end
+ * @enable_wp: protect if true, unprotect if false
+ *
+ * The caller holds the mmap lock. Protecting may have to allocate page
+ * tables to place uffd-wp markers.
+ *
+ * Return: the number of entries changed, or a negative errno if protecting
+ * failed part way.
+ */
+long uffd_wp_range(struct vm_area_struct *vma, unsigned long start,
+		   unsigned long len, bool enable_wp)
+{
+	unsigned long cp_flags;
 	struct mmu_gather tlb;
-	pgprot_t newprot;
+	long ret;
+
+	VM_WARN_ON_ONCE(start < vma->vm_start || start + len > vma->vm_end);
 
 	if (enable_wp)
-		newprot = vm_get_page_prot(dst_vma->vm_flags & ~(VM_WRITE));
+		cp_flags = MM_CP_UFFD_WP;
 	else
-		newprot = vm_get_page_prot(dst_vma->vm_flags);
+		cp_flags = MM_CP_UFFD_WP_RESOLVE;
+	if (!enable_wp && uffd_wp_may_restore_write(vma))
+		cp_flags |= MM_CP_TRY_CHANGE_WRITABLE;
 
-	tlb_gather_mmu(&tlb, dst_mm);
-	change_protection(&tlb, dst_vma, start, start + len, newprot,
-			  enable_wp ? MM_CP_UFFD_WP : MM_CP_UFFD_WP_RESOLVE);
+	/*
+	 * vm_page_prot, unlike vm_get_page_prot(vm_flags), keeps write-notify
+	 * in force for shared mappings that need it: unprotecting a file
+	 * page must not make it writable behind ->page_mkwrite()'s back.
+	 */
+	tlb_gather_mmu(&tlb, vma->vm_mm);
+	ret = change_protection(&tlb, vma, start, start + len,
+				vma->vm_page_prot, cp_flags);
 	tlb_finish_mmu(&tlb);
+
+	return ret;
 }
 
 int mwriteprotect_range(struct mm_struct *dst_mm, unsigned long start,
@@ -758,7 +796,7 @@ int mwriteprotect_range(struct mm_struct *dst_mm, unsigned long start,
 {
 	struct vm_area_struct *dst_vma;
 	unsigned long page_mask;
-	int err;
+	long err;
 
 	/*
 	 * Sanitize the command parameters:
@@ -797,9 +835,9 @@ int mwriteprotect_range(struct mm_struct *dst_mm, unsigned long start,
 			goto out_unlock;
 	}
 
-	uffd_wp_range(dst_mm, dst_vma, start, len, enable_wp);
-
-	err = 0;
+	err = uffd_wp_range(dst_vma, start, len, enable_wp);
+	if (err > 0)
+		err = 0;
 out_unlock:
 	mmap_read_unlock(dst_mm);
 	return err;
