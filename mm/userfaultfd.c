@@ -790,12 +790,37 @@ long uffd_wp_range(struct vm_area_struct *vma, unsigned long start,
 	return ret;
 }
 
+/* Protect or unprotect the part of @vma inside [@start, @end). */
+static long mwriteprotect_vma(struct vm_area_struct *vma, unsigned long start,
+			      unsigned long end, bool enable_wp)
+{
+	unsigned long page_mask;
+
+	/* Protection is kept per entry: a hugetlb page can't be split. */
+	if (is_vm_hugetlb_page(vma)) {
+		page_mask = vma_kernel_pagesize(vma) - 1;
+		if ((start & page_mask) || (end & page_mask))
+			return -EINVAL;
+	}
+
+	start = max(start, vma->vm_start);
+	end = min(end, vma->vm_end);
+	return uffd_wp_range(vma, start, end - start, enable_wp);
+}
+
+/*
+ * Set or clear uffd write protection on [start, start + len). The range
+ * may span several VMAs (an mprotect() of part of a registered range
+ * splits it) and holes; every VMA in it must be registered for uffd-wp.
+ * A failure leaves the VMAs before the failing one changed.
+ */
 int mwriteprotect_range(struct mm_struct *dst_mm, unsigned long start,
 			unsigned long len, bool enable_wp,
 			atomic_t *mmap_changing)
 {
-	struct vm_area_struct *dst_vma;
-	unsigned long page_mask;
+	VMA_ITERATOR(vmi, dst_mm, start);
+	unsigned long end = start + len;
+	struct vm_area_struct *vma;
 	long err;
 
 	/*
@@ -818,26 +843,18 @@ int mwriteprotect_range(struct mm_struct *dst_mm, unsigned long start,
 	if (mmap_changing && atomic_read(mmap_changing))
 		goto out_unlock;
 
+	/* No VMA at all in the range is an error; holes between VMAs are not. */
 	err = -ENOENT;
-	dst_vma = find_dst_vma(dst_mm, start, len);
-
-	if (!dst_vma)
-		goto out_unlock;
-	if (!userfaultfd_wp(dst_vma))
-		goto out_unlock;
-	if (!vma_can_userfault(dst_vma, dst_vma->vm_flags))
-		goto out_unlock;
-
-	if (is_vm_hugetlb_page(dst_vma)) {
-		err = -EINVAL;
-		page_mask = vma_kernel_pagesize(dst_vma) - 1;
-		if ((start & page_mask) || (len & page_mask))
-			goto out_unlock;
-	}
-
-	err = uffd_wp_range(dst_vma, start, len, enable_wp);
-	if (err > 0)
+	for_each_vma_range(vmi, vma, end) {
+		if (!userfaultfd_wp(vma)) {
+			err = -ENOENT;
+			break;
+		}
+		err = mwriteprotect_vma(vma, start, end, enable_wp);
+		if (err < 0)
+			break;
 		err = 0;
+	}
 out_unlock:
 	mmap_read_unlock(dst_mm);
 	return err;
