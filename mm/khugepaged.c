@@ -1167,8 +1167,11 @@ static int hpage_collapse_scan_pmd(struct mm_struct *mm,
 				 * Always be strict with uffd-wp
 				 * enabled swap entries.  Please see
 				 * comment below for pte_uffd_wp().
+				 * uffd-wp markers count too: swapping
+				 * one "in" would only map the zero page.
 				 */
-				if (pte_swp_uffd_wp(pteval)) {
+				if (pte_swp_uffd_wp(pteval) ||
+				    pte_marker_uffd_wp(pteval)) {
 					result = SCAN_PTE_UFFD_WP;
 					goto out_unmap;
 				}

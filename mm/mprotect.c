@@ -268,12 +268,14 @@ static long change_pte_range(struct mmu_gather *tlb,
 			/* It must be an none page, or what else?.. */
 			WARN_ON_ONCE(!pte_none(oldpte));
 #ifdef CONFIG_PTE_MARKER_UFFD_WP
-			if (unlikely(uffd_wp && !vma_is_anonymous(vma))) {
+			if (unlikely(uffd_wp && userfaultfd_wp_use_markers(vma))) {
 				/*
 				 * For file-backed mem, we need to be able to
 				 * wr-protect a none pte, because even if the
 				 * pte is none, the page/swap cache could
 				 * exist.  Doing that by install a marker.
+				 * Anonymous memory gets one too if the user
+				 * asked to track never-populated pages.
 				 */
 				set_pte_at(vma->vm_mm, addr, pte,
 					   make_pte_marker(PTE_MARKER_UFFD_WP));
@@ -320,17 +322,25 @@ uffd_wp_protect_file(struct vm_area_struct *vma, unsigned long cp_flags)
 	return (cp_flags & MM_CP_UFFD_WP) && !vma_is_anonymous(vma);
 }
 
+/* Return true if this uffd wr-protect leaves markers in empty entries */
+static inline bool
+uffd_wp_protect_empty(struct vm_area_struct *vma, unsigned long cp_flags)
+{
+	return (cp_flags & MM_CP_UFFD_WP) && userfaultfd_wp_use_markers(vma);
+}
+
 /*
- * Write-protecting file-backed memory has to reach entries that no page
- * table covers yet (the page cache may hold the page all the same), so the
- * missing tables are allocated on the way down. Running out of memory here
- * must fail the whole operation: a silently skipped table would leave pages
- * unprotected while the caller believes they are.
+ * Write-protecting with markers has to reach entries that no page table
+ * covers yet (a file page can be in the page cache only; an anonymous page
+ * may never have been touched), so the missing tables are allocated on the
+ * way down. Running out of memory here must fail the whole operation: a
+ * silently skipped table would leave pages unprotected while the caller
+ * believes they are.
  */
 static inline int change_pmd_prepare(struct vm_area_struct *vma, pmd_t *pmd,
 				     unsigned long cp_flags)
 {
-	if (unlikely(uffd_wp_protect_file(vma, cp_flags)) &&
+	if (unlikely(uffd_wp_protect_empty(vma, cp_flags)) &&
 	    pte_alloc(vma->vm_mm, pmd))
 		return -ENOMEM;
 	return 0;
@@ -339,10 +349,11 @@ static inline int change_pmd_prepare(struct vm_area_struct *vma, pmd_t *pmd,
 /* The pud/p4d/pgd levels of change_pmd_prepare(), one macro for all three. */
 #define change_prepare(vma, high, low, addr, cp_flags)			\
 	({								\
+		struct vm_area_struct *__vma = (vma);			\
 		int __err = 0;						\
 									\
-		if (unlikely(uffd_wp_protect_file(vma, cp_flags)) &&	\
-		    !low##_alloc(vma->vm_mm, high, addr))		\
+		if (unlikely(uffd_wp_protect_empty(__vma, cp_flags)) &&	\
+		    !low##_alloc(__vma->vm_mm, high, addr))		\
 			__err = -ENOMEM;				\
 		__err;							\
 	})

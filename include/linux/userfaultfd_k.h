@@ -163,6 +163,22 @@ static inline bool vma_can_userfault(struct vm_area_struct *vma,
 }
 
 bool vma_has_uffd_without_event_remap(struct vm_area_struct *vma);
+bool userfaultfd_wp_unpopulated(struct vm_area_struct *vma);
+
+/*
+ * Whether write-protecting @vma leaves uffd-wp markers in entries that map
+ * nothing. File-backed memory always needs them: a page can sit in the page
+ * cache with no entry mapping it. Anonymous memory needs them only to track
+ * pages never faulted in, which UFFD_FEATURE_WP_UNPOPULATED asks for.
+ */
+static inline bool userfaultfd_wp_use_markers(struct vm_area_struct *vma)
+{
+	if (!userfaultfd_wp(vma))
+		return false;
+	if (!vma_is_anonymous(vma))
+		return true;
+	return userfaultfd_wp_unpopulated(vma);
+}
 
 extern int dup_userfaultfd(struct vm_area_struct *, struct list_head *);
 extern void dup_userfaultfd_complete(struct list_head *);
@@ -277,6 +293,16 @@ static inline bool uffd_disable_fault_around(struct vm_area_struct *vma)
 }
 
 static inline bool vma_has_uffd_without_event_remap(struct vm_area_struct *vma)
+{
+	return false;
+}
+
+static inline bool userfaultfd_wp_unpopulated(struct vm_area_struct *vma)
+{
+	return false;
+}
+
+static inline bool userfaultfd_wp_use_markers(struct vm_area_struct *vma)
 {
 	return false;
 }
