@@ -3413,8 +3413,19 @@ static vm_fault_t do_wp_page(struct vm_fault *vmf)
 
 	if (likely(!unshare)) {
 		if (userfaultfd_pte_wp(vma, *vmf->pte)) {
-			pte_unmap_unlock(vmf->pte, vmf->ptl);
-			return handle_userfault(vmf, VM_UFFD_WP);
+			if (!userfaultfd_wp_async(vma)) {
+				pte_unmap_unlock(vmf->pte, vmf->ptl);
+				return handle_userfault(vmf, VM_UFFD_WP);
+			}
+			/*
+			 * Async mode: the kernel resolves the fault. Dropping
+			 * the software uffd-wp bit of a read-only pte needs no
+			 * flush; the write fault below (reuse, COW or
+			 * write-notify) then runs as for any read-only pte.
+			 */
+			vmf->orig_pte = pte_clear_uffd_wp(*vmf->pte);
+			set_pte_at(vma->vm_mm, vmf->address, vmf->pte,
+				   vmf->orig_pte);
 		}
 
 		/*
@@ -4925,8 +4936,15 @@ static inline vm_fault_t wp_huge_pmd(struct vm_fault *vmf)
 
 	if (vma_is_anonymous(vmf->vma)) {
 		if (likely(!unshare) &&
-		    userfaultfd_huge_pmd_wp(vmf->vma, vmf->orig_pmd))
+		    userfaultfd_huge_pmd_wp(vmf->vma, vmf->orig_pmd)) {
+			/*
+			 * Async mode unprotects only the 4K page written:
+			 * split, and let the pte fault resolve that one.
+			 */
+			if (userfaultfd_wp_async(vmf->vma))
+				goto split;
 			return handle_userfault(vmf, VM_UFFD_WP);
+		}
 		return do_huge_pmd_wp_page(vmf);
 	}
 	if (vmf->vma->vm_ops->huge_fault) {
@@ -4936,6 +4954,7 @@ static inline vm_fault_t wp_huge_pmd(struct vm_fault *vmf)
 			return ret;
 	}
 
+split:
 	/* COW or write-notify handled on pte level: split pmd. */
 	__split_huge_pmd(vmf->vma, vmf->pmd, vmf->address, false, NULL);
 

@@ -143,12 +143,27 @@ static inline bool userfaultfd_armed(struct vm_area_struct *vma)
 	return vma->vm_flags & __VM_UFFD_FLAGS;
 }
 
+/*
+ * Whether @vma can be registered with the modes in @vm_flags. @wp_async:
+ * the context resolves write-protect faults itself, which works on any
+ * memory the kernel can map, so WP-only registration is then not limited
+ * to anonymous, shmem and hugetlbfs memory.
+ */
 static inline bool vma_can_userfault(struct vm_area_struct *vma,
-				     unsigned long vm_flags)
+				     unsigned long vm_flags, bool wp_async)
 {
+	vm_flags &= __VM_UFFD_FLAGS;
+
 	if ((vm_flags & VM_UFFD_MINOR) &&
 	    (!is_vm_hugetlb_page(vma) && !vma_is_shmem(vma)))
 		return false;
+	/*
+	 * Not on PFN or DAX mappings: a fault handler that only fills
+	 * empty ptes would never replace a uffd-wp marker.
+	 */
+	if (wp_async && vm_flags == VM_UFFD_WP)
+		return !(vma->vm_flags & (VM_PFNMAP | VM_MIXEDMAP)) &&
+		       !vma_is_dax(vma);
 #ifndef CONFIG_PTE_MARKER_UFFD_WP
 	/*
 	 * If user requested uffd-wp but not enabled pte markers for
@@ -164,6 +179,7 @@ static inline bool vma_can_userfault(struct vm_area_struct *vma,
 
 bool vma_has_uffd_without_event_remap(struct vm_area_struct *vma);
 bool userfaultfd_wp_unpopulated(struct vm_area_struct *vma);
+bool userfaultfd_wp_async(struct vm_area_struct *vma);
 
 /*
  * Whether write-protecting @vma leaves uffd-wp markers in entries that map
@@ -298,6 +314,11 @@ static inline bool vma_has_uffd_without_event_remap(struct vm_area_struct *vma)
 }
 
 static inline bool userfaultfd_wp_unpopulated(struct vm_area_struct *vma)
+{
+	return false;
+}
+
+static inline bool userfaultfd_wp_async(struct vm_area_struct *vma)
 {
 	return false;
 }

@@ -39,7 +39,8 @@
 			   UFFD_FEATURE_MINOR_SHMEM |		\
 			   UFFD_FEATURE_EXACT_ADDRESS |		\
 			   UFFD_FEATURE_WP_HUGETLBFS_SHMEM |	\
-			   UFFD_FEATURE_WP_UNPOPULATED)
+			   UFFD_FEATURE_WP_UNPOPULATED |	\
+			   UFFD_FEATURE_WP_ASYNC)
 #define UFFD_API_IOCTLS				\
 	((__u64)1 << _UFFDIO_REGISTER |		\
 	 (__u64)1 << _UFFDIO_UNREGISTER |	\
@@ -210,6 +211,15 @@ struct uffdio_api {
 	 * first write to such a page is a write-protect fault as it would
 	 * be for a populated one. Without it, only populated anonymous
 	 * pages are protected.
+	 *
+	 * UFFD_FEATURE_WP_ASYNC: write-protect faults are resolved by the
+	 * kernel, which drops the protection of the faulting page and lets
+	 * the write proceed without queueing a message. Userspace learns
+	 * which pages were written from the pagemap (PAGEMAP_SCAN ioctl or
+	 * the PM_UFFD_WP bit of /proc/pid/pagemap). Requesting it implies
+	 * UFFD_FEATURE_WP_UNPOPULATED. A range registered in WP mode only
+	 * may then be any kind of memory, not just anonymous, shmem and
+	 * hugetlbfs.
 	 */
 #define UFFD_FEATURE_PAGEFAULT_FLAG_WP		(1<<0)
 #define UFFD_FEATURE_EVENT_FORK			(1<<1)
@@ -225,6 +235,7 @@ struct uffdio_api {
 #define UFFD_FEATURE_EXACT_ADDRESS		(1<<11)
 #define UFFD_FEATURE_WP_HUGETLBFS_SHMEM		(1<<12)
 #define UFFD_FEATURE_WP_UNPOPULATED		(1<<13)
+#define UFFD_FEATURE_WP_ASYNC			(1<<15)
 	__u64 features;
 
 	__u64 ioctls;
