@@ -4,10 +4,13 @@
 # Prints "N passed, N failed, N skipped" last; exits non-zero on any failure,
 # skip, missing result, hang, panic, timeout or kernel splat.
 #
-# Environment: PMS_THP=always|madvise|never (default madvise),
-# PMS_HUGEPAGES=<2M pages> (default 256), PMS_SWAP=<zram size, "" = none>
-# (default 512M), PMS_MEM (default 4G), PMS_TIMEOUT seconds (default 3000),
-# PMS_VERBOSE=1 to echo every line the tests print.
+# Environment:
+#   PMS_THP      always|madvise|never (default madvise)
+#   PMS_HUGEPAGES  2 MiB hugetlb pages reserved at boot (default 256)
+#   PMS_SWAP     zram swap size, "" for none (default 512M)
+#   PMS_MEM_MIB  guest memory, split over 2 NUMA nodes (default 4096)
+#   PMS_TIMEOUT  host-side limit in seconds (default 3000)
+#   PMS_VERBOSE  1 to echo every line the tests print
 . "$(dirname "$0")/lib.sh"
 
 tag=${1:-tests}
@@ -23,9 +26,17 @@ cmdline+=" transparent_hugepage=$thp hugepages=${PMS_HUGEPAGES:-256}"
 cmdline+=" zram.num_devices=2 pms.swap=${PMS_SWAP-512M}"
 cmdline+=" softlockup_panic=0 hung_task_timeout_secs=120"
 
+# Two NUMA nodes, one vCPU each, so migration between nodes can be tested.
+mem_mib=${PMS_MEM_MIB:-4096}
+mem=${mem_mib}M
+half=$((mem_mib / 2))M
+
 say "booting under qemu TCG (THP $thp); kernel log: ${kernel_log#"$REPO_DIR"/}"
 timeout -k 10 "${PMS_TIMEOUT:-3000}" qemu-system-x86_64 \
-	-accel tcg,thread=multi -cpu max,la57=off -smp 2 -m "${PMS_MEM:-4G}" \
+	-accel tcg,thread=multi -cpu max,la57=off -smp 2 -m "$mem" \
+	-object "memory-backend-ram,id=m0,size=$half" \
+	-object "memory-backend-ram,id=m1,size=$half" \
+	-numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
 	-display none -monitor none -no-reboot \
 	-kernel "$KSRC/arch/x86/boot/bzImage" -initrd "$BUILD_DIR/initramfs.cpio" \
 	-append "$cmdline" \
