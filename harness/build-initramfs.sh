@@ -8,6 +8,7 @@ root=$BUILD_DIR/initramfs
 rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,mnt,tests/bin}
 cp /bin/busybox "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
 cp "$HARNESS_DIR/guest/init" "$root/init"
 grep -v '^#' "$list" | awk 'NF' >"$root/tests/list"
 for b in $(awk '{ print $3 }' "$root/tests/list" | sort -u); do

@@ -21,7 +21,7 @@ mkdir -p "$LOG_DIR"
 : >"$kernel_log"
 : >"$test_log"
 
-cmdline="console=ttyS0 panic=-1 oops=panic panic_on_warn=0 loglevel=4"
+cmdline="console=ttyS0 panic=-1 oops=panic panic_on_warn=0 loglevel=5"
 cmdline+=" transparent_hugepage=$thp hugepages=${PMS_HUGEPAGES:-256}"
 cmdline+=" zram.num_devices=2 pms.swap=${PMS_SWAP-512M}"
 cmdline+=" softlockup_panic=0 hung_task_timeout_secs=120"
@@ -33,7 +33,7 @@ half=$((mem_mib / 2))M
 
 say "booting under qemu TCG (THP $thp); kernel log: ${kernel_log#"$REPO_DIR"/}"
 timeout -k 10 "${PMS_TIMEOUT:-3000}" qemu-system-x86_64 \
-	-accel tcg,thread=multi -cpu max,la57=off -smp 2 -m "$mem" \
+	-accel tcg,thread=multi -cpu max,la57=off -smp 2,sockets=2,cores=1,threads=1 -m "$mem" \
 	-object "memory-backend-ram,id=m0,size=$half" \
 	-object "memory-backend-ram,id=m1,size=$half" \
 	-numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
