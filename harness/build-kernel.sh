@@ -14,7 +14,7 @@ want=$(cat "$FRAG" ${PMS_CONFIG_EXTRA:+"$PMS_CONFIG_EXTRA"} | sha1sum)
 if [ ! -f .config ] || [ "$(cat .config.frag-sum 2>/dev/null)" != "$want" ]; then
 	say "configuring: x86_64_defconfig + kvm_guest.config + ${FRAG#"$REPO_DIR"/}"
 	make -s x86_64_defconfig
-	scripts/kconfig/merge_config.sh -m -Q .config kernel/configs/kvm_guest.config \
+	scripts/kconfig/merge_config.sh -m .config kernel/configs/kvm_guest.config \
 		"$FRAG" ${PMS_CONFIG_EXTRA:+"$PMS_CONFIG_EXTRA"} >/dev/null
 	make -s olddefconfig
 	bad=0
