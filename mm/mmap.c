@@ -733,10 +733,6 @@ int __vma_adjust(struct vm_area_struct *vma, unsigned long start,
 	 * boundary.
 	 */
 	vma_adjust_trans_huge(orig_vma, start, end, adjust_next);
-	if (is_vm_hugetlb_page(orig_vma)) {
-		hugetlb_split(orig_vma, start);
-		hugetlb_split(orig_vma, end);
-	}
 	if (file) {
 		mapping = file->f_mapping;
 		root = &mapping->i_mmap;
@@ -746,6 +742,14 @@ int __vma_adjust(struct vm_area_struct *vma, unsigned long start,
 			uprobe_munmap(next, next->vm_start, next->vm_end);
 
 		i_mmap_lock_write(mapping);
+		/*
+		 * hugetlb_split() unshares page tables with the file rmap
+		 * lock held, as it asserts: hugetlb VMAs always have a file.
+		 */
+		if (is_vm_hugetlb_page(orig_vma)) {
+			hugetlb_split(orig_vma, start);
+			hugetlb_split(orig_vma, end);
+		}
 		if (insert && insert->vm_file) {
 			/*
 			 * Put into interval tree now, so instantiated pages
