@@ -5189,6 +5189,13 @@ again:
 				entry = huge_pte_wrprotect(entry);
 			}
 
+			/*
+			 * A child that is not registered for uffd-wp must not
+			 * inherit the bit: hugetlb_wp() refuses to CoW a
+			 * protected entry, and nothing would ever unprotect it.
+			 */
+			if (!userfaultfd_wp(dst_vma))
+				entry = huge_pte_clear_uffd_wp(entry);
 			set_huge_pte_at(dst, addr, dst_pte, entry);
 			hugetlb_count_add(npages, dst);
 		}
