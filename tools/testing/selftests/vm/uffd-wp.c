@@ -615,7 +615,8 @@ static void env_start_handler(struct __test_metadata *_metadata, struct wp_env *
  * Fork, and return how many pages of the area have PM_UFFD_WP in the child.
  * The child only reads its pagemap: a write could block on its uffd.
  */
-static long child_count_wp(struct __test_metadata *_metadata, struct wp_env *e)
+static long child_count_wp(struct __test_metadata *_metadata, struct wp_env *e,
+			   bool then_write)
 {
 	long count = -1;
 	int pipefd[2], status;
@@ -626,11 +627,22 @@ static long child_count_wp(struct __test_metadata *_metadata, struct wp_env *e)
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
 		int fd = open("/proc/self/pagemap", O_RDONLY);
+		size_t off;
 
 		if (fd >= 0)
 			count = count_wp_pages(fd, e->mem.addr, e->mem.len);
 		if (write(pipefd[1], &count, sizeof(count)) != sizeof(count))
 			_exit(2);
+		/*
+		 * An unregistered child must be able to write everywhere: a
+		 * protection it inherited would fault for ever, which the
+		 * alarm turns into a failure.
+		 */
+		if (then_write) {
+			alarm(20);
+			for (off = 0; off < e->mem.len; off += page_size)
+				e->mem.addr[off] = 3;
+		}
 		_exit(0);
 	}
 	close(pipefd[1]);
@@ -1000,7 +1012,7 @@ TEST_F(sync_wp, fork_event_keeps_wp)
 	env_start_handler(_metadata, e);
 	ASSERT_EQ(0, wp_range(e->uffd, m->addr, m->len, WP));
 
-	EXPECT_EQ(npages, child_count_wp(_metadata, e));
+	EXPECT_EQ(npages, child_count_wp(_metadata, e, false));
 	EXPECT_EQ(1, wait_for_count(&e->handler.fork_events, 1));
 	EXPECT_EQ(npages, count_wp(_metadata, e->pagemap_fd, m->addr, m->len));
 }
@@ -1020,7 +1032,7 @@ TEST_F(sync_wp, fork_without_event_drops_wp)
 	env_start_handler(_metadata, e);
 	ASSERT_EQ(0, wp_range(e->uffd, m->addr, m->len, WP));
 
-	EXPECT_EQ(0, child_count_wp(_metadata, e));
+	EXPECT_EQ(0, child_count_wp(_metadata, e, true));
 	EXPECT_EQ(0, __atomic_load_n(&e->handler.fork_events, __ATOMIC_SEQ_CST));
 	EXPECT_EQ(npages, count_wp(_metadata, e->pagemap_fd, m->addr, m->len));
 	poke(m->addr, 2);
