@@ -17,5 +17,8 @@ make -C "$KSRC/tools/testing/selftests/vm" -j"$JOBS" \
 	LDFLAGS=-static "${targets[@]}" >"$LOG_DIR/selftests-build.log" 2>&1 ||
 	{ tail -n 40 "$LOG_DIR/selftests-build.log" >&2; die "selftest build failed"; }
 for t in "${targets[@]}"; do
-	readelf -l "$t" | grep -q INTERP && die "$t is not static"
+	if readelf -l "$t" | grep -q INTERP; then
+		die "$t is not static"
+	fi
 done
+say "selftests built in ${TESTS_OUT#"$REPO_DIR"/}/vm"

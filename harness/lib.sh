@@ -31,7 +31,9 @@ export KBUILD_BUILD_USER=pms
 export KBUILD_BUILD_HOST=pms
 
 now() { date +%s; }
-T0=$(now)
+# One clock for a whole command: the scripts it runs inherit its start.
+T0=${PMS_T0:-$(now)}
+export PMS_T0=$T0
 say() { printf '[%4ds] %s\n' "$(($(now) - T0))" "$*"; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 

@@ -45,8 +45,12 @@ qpid=$!
 
 counts=$(mktemp)
 trap 'rm -f "$counts"; kill $qpid 2>/dev/null || true' EXIT
+# mawk (Debian's default awk) buffers its input unless told not to.
+awk=(awk)
+awk -W version 2>&1 | grep -q mawk && awk+=(-W interactive)
 tail -n +1 -F --pid=$qpid "$test_log" 2>/dev/null |
-	awk -v counts="$counts" -v verbose="${PMS_VERBOSE:-0}" -f "$HARNESS_DIR/tap-report.awk"
+	"${awk[@]}" -v counts="$counts" -v verbose="${PMS_VERBOSE:-0}" \
+		-f "$HARNESS_DIR/tap-report.awk"
 qrc=0
 wait $qpid || qrc=$?
 read -r pass fail skip <"$counts"
