@@ -19,6 +19,8 @@
 #include <linux/shmem_fs.h>
 #include <linux/uaccess.h>
 #include <linux/pkeys.h>
+#include <linux/userfaultfd_k.h>
+#include <linux/minmax.h>
 
 #include <asm/elf.h>
 #include <asm/tlb.h>
@@ -1758,11 +1760,864 @@ static int pagemap_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/*
+ * PAGEMAP_SCAN: find the pages of a range that have (or lack) some
+ * categories, report them as runs of pages, and optionally write-protect
+ * them for async uffd-wp write tracking, in one walk of the page tables.
+ */
+
+#define PM_SCAN_CATEGORIES	(PAGE_IS_WPALLOWED | PAGE_IS_WRITTEN |	\
+				 PAGE_IS_FILE | PAGE_IS_PRESENT |	\
+				 PAGE_IS_SWAPPED | PAGE_IS_PFNZERO |	\
+				 PAGE_IS_HUGE | PAGE_IS_SOFT_DIRTY)
+#define PM_SCAN_FLAGS		(PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC)
+
+/*
+ * Regions are gathered in a kernel buffer while the page tables are
+ * locked and copied out between walks. Its size bounds the kernel memory a
+ * scan uses, whatever vec_len is: a full buffer ends the walk early, the
+ * regions are copied out and the walk resumes where it stopped.
+ */
+#define PM_SCAN_BUF_REGIONS	512
+
+struct pm_scan {
+	struct pm_scan_arg arg;		/* validated copy of the argument */
+	unsigned long interest;		/* categories any mask looks at */
+	unsigned long vma_cats;		/* categories of the whole VMA */
+	struct page_region *buf;	/* NULL when nothing is reported */
+	unsigned long buf_cap;		/* regions buf can take this walk */
+	unsigned long buf_used;		/* regions in buf, last may grow */
+	unsigned long found;		/* pages reported so far */
+	unsigned long stop;		/* where the walk stopped early */
+	struct page_region __user *vec_out;	/* next user slot */
+	unsigned long wp_start, wp_end;	/* span this call protected */
+};
+
+static bool pm_scan_wp(const struct pm_scan *p)
+{
+	return p->arg.flags & PM_SCAN_WP_MATCHING;
+}
+
+/* How many more pages max_pages lets this call report */
+static u64 pm_scan_pages_left(const struct pm_scan *p)
+{
+	return p->buf ? p->arg.max_pages - p->found : U64_MAX;
+}
+
+/* Remember what this call protected, see pm_scan_undo_wp() */
+static void pm_scan_note_wp(struct pm_scan *p, unsigned long start,
+			    unsigned long end)
+{
+	if (p->wp_start == p->wp_end) {
+		p->wp_start = start;
+		p->wp_end = end;
+		return;
+	}
+	p->wp_start = min(p->wp_start, start);
+	p->wp_end = max(p->wp_end, end);
+}
+
+static unsigned long pm_scan_pte_category(struct pm_scan *p,
+					  struct vm_area_struct *vma,
+					  unsigned long addr, pte_t pte)
+{
+	unsigned long cats = 0;
+	struct page *page = NULL;
+
+	/*
+	 * An empty pte carries no uffd-wp marker, so it is not protected:
+	 * whatever the page holds next was not seen by a scan.
+	 */
+	if (pte_none(pte))
+		return PAGE_IS_WRITTEN;
+
+	if (pte_present(pte)) {
+		cats |= PAGE_IS_PRESENT;
+		if (!pte_uffd_wp(pte))
+			cats |= PAGE_IS_WRITTEN;
+		if (is_zero_pfn(pte_pfn(pte)))
+			cats |= PAGE_IS_PFNZERO;
+		if (pte_soft_dirty(pte))
+			cats |= PAGE_IS_SOFT_DIRTY;
+		if (p->interest & PAGE_IS_FILE)
+			page = vm_normal_page(vma, addr, pte);
+	} else {
+		swp_entry_t entry = pte_to_swp_entry(pte);
+
+		cats |= PAGE_IS_SWAPPED;
+		if (!pte_swp_uffd_wp_any(pte))
+			cats |= PAGE_IS_WRITTEN;
+		if (pte_swp_soft_dirty(pte))
+			cats |= PAGE_IS_SOFT_DIRTY;
+		if ((p->interest & PAGE_IS_FILE) && is_pfn_swap_entry(entry))
+			page = pfn_swap_entry_to_page(entry);
+	}
+
+	if (page && !PageAnon(page))
+		cats |= PAGE_IS_FILE;
+	return cats;
+}
+
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+static unsigned long pm_scan_pmd_category(struct pm_scan *p,
+					  struct vm_area_struct *vma,
+					  unsigned long addr, pmd_t pmd)
+{
+	unsigned long cats = PAGE_IS_HUGE;
+	struct page *page = NULL;
+
+	if (pmd_present(pmd)) {
+		cats |= PAGE_IS_PRESENT;
+		if (!pmd_uffd_wp(pmd))
+			cats |= PAGE_IS_WRITTEN;
+		if (is_huge_zero_pmd(pmd))
+			cats |= PAGE_IS_PFNZERO;
+		if (pmd_soft_dirty(pmd))
+			cats |= PAGE_IS_SOFT_DIRTY;
+		if (p->interest & PAGE_IS_FILE)
+			page = vm_normal_page_pmd(vma, addr, pmd);
+	} else {
+		swp_entry_t entry = pmd_to_swp_entry(pmd);
+
+		cats |= PAGE_IS_SWAPPED;
+		if (!pmd_swp_uffd_wp(pmd))
+			cats |= PAGE_IS_WRITTEN;
+		if (pmd_swp_soft_dirty(pmd))
+			cats |= PAGE_IS_SOFT_DIRTY;
+		if ((p->interest & PAGE_IS_FILE) && is_pfn_swap_entry(entry))
+			page = pfn_swap_entry_to_page(entry);
+	}
+
+	if (page && !PageAnon(page))
+		cats |= PAGE_IS_FILE;
+	return cats;
+}
+#endif
+
+#ifdef CONFIG_HUGETLB_PAGE
+/*
+ * An empty hugetlb entry is not written: hugetlb memory is never zapped
+ * behind the user's back the way a pte of a uffd-wp VMA can be.
+ */
+static unsigned long pm_scan_hugetlb_category(pte_t pte)
+{
+	unsigned long cats = PAGE_IS_HUGE;
+
+	if (pte_present(pte)) {
+		cats |= PAGE_IS_PRESENT;
+		if (!huge_pte_uffd_wp(pte))
+			cats |= PAGE_IS_WRITTEN;
+		if (!PageAnon(pte_page(pte)))
+			cats |= PAGE_IS_FILE;
+		if (is_zero_pfn(pte_pfn(pte)))
+			cats |= PAGE_IS_PFNZERO;
+		if (pte_soft_dirty(pte))
+			cats |= PAGE_IS_SOFT_DIRTY;
+	} else if (is_swap_pte(pte)) {
+		cats |= PAGE_IS_SWAPPED;
+		if (!pte_swp_uffd_wp_any(pte))
+			cats |= PAGE_IS_WRITTEN;
+		if (pte_swp_soft_dirty(pte))
+			cats |= PAGE_IS_SOFT_DIRTY;
+	}
+	return cats;
+}
+#endif
+
+static bool pm_scan_page_matches(const struct pm_scan *p, unsigned long cats)
+{
+	cats ^= p->arg.category_inverted;
+	if ((cats & p->arg.category_mask) != p->arg.category_mask)
+		return false;
+	return !p->arg.category_anyof_mask ||
+	       (cats & p->arg.category_anyof_mask);
+}
+
+/*
+ * Report [@addr, *@end) with categories @cats. Returns 0, or -ENOSPC when
+ * the walk must stop: max_pages is reached (*@end is cut to the pages that
+ * fit) or the buffer has no room for a new region (*@end = @addr). Either
+ * way the stop address is kept for walk_end.
+ */
+static int pm_scan_report(struct pm_scan *p, unsigned long cats,
+			  unsigned long addr, unsigned long *end)
+{
+	struct page_region *last;
+	unsigned long pages;
+	int ret = 0;
+	u64 left;
+
+	if (!p->buf)
+		return 0;
+
+	cats &= p->arg.return_mask;
+	pages = (*end - addr) >> PAGE_SHIFT;
+	left = pm_scan_pages_left(p);
+	if (pages > left) {
+		pages = left;
+		*end = addr + (pages << PAGE_SHIFT);
+		ret = -ENOSPC;
+	}
+
+	last = p->buf_used ? &p->buf[p->buf_used - 1] : NULL;
+	if (last && last->end == addr && last->categories == cats) {
+		last->end = *end;
+	} else if (pages) {
+		if (p->buf_used == p->buf_cap) {
+			*end = addr;
+			pages = 0;
+			ret = -ENOSPC;
+		} else {
+			last = &p->buf[p->buf_used++];
+			last->start = addr;
+			last->end = *end;
+			last->categories = cats;
+		}
+	}
+
+	p->found += pages;
+	if (ret)
+		p->stop = *end;
+	return ret;
+}
+
+/*
+ * A writable migration or device entry is restored writable, uffd-wp bit
+ * or not, when it is resolved: make it a readable one first, as
+ * change_pte_range() does, or the protection would be dropped again.
+ */
+static swp_entry_t pm_scan_readonly_entry(swp_entry_t entry)
+{
+	if (is_writable_migration_entry(entry)) {
+		pgoff_t offset = swp_offset(entry);
+
+		if (PageAnon(pfn_swap_entry_to_page(entry)))
+			return make_readable_exclusive_migration_entry(offset);
+		return make_readable_migration_entry(offset);
+	}
+	if (is_writable_device_private_entry(entry))
+		return make_readable_device_private_entry(swp_offset(entry));
+	if (is_writable_device_exclusive_entry(entry))
+		return make_readable_device_exclusive_entry(swp_offset(entry));
+	return entry;
+}
+
+static pte_t pm_scan_wp_swap_pte(pte_t pte)
+{
+	swp_entry_t entry = pte_to_swp_entry(pte);
+	swp_entry_t ro = pm_scan_readonly_entry(entry);
+
+	if (ro.val != entry.val) {
+		bool soft_dirty = pte_swp_soft_dirty(pte);
+
+		pte = swp_entry_to_pte(ro);
+		if (soft_dirty)
+			pte = pte_swp_mksoft_dirty(pte);
+	}
+	return pte_swp_mkuffd_wp(pte);
+}
+
+/*
+ * The write-protect helpers keep the accessed and dirty bits: the old
+ * entry is read and cleared atomically before the protected one is set.
+ * The caller flushes the TLB before dropping the page table lock.
+ */
+static void pm_scan_wp_pte(struct vm_area_struct *vma, unsigned long addr,
+			   pte_t *ptep, pte_t pte)
+{
+	if (pte_present(pte)) {
+		pte_t old = ptep_modify_prot_start(vma, addr, ptep);
+
+		ptep_modify_prot_commit(vma, addr, ptep, old,
+					pte_mkuffd_wp(old));
+	} else if (is_swap_pte(pte)) {
+		set_pte_at(vma->vm_mm, addr, ptep, pm_scan_wp_swap_pte(pte));
+	} else {
+		set_pte_at(vma->vm_mm, addr, ptep,
+			   make_pte_marker(PTE_MARKER_UFFD_WP));
+	}
+}
+
+/* Whether PM_SCAN_WP_MATCHING may write-protect pages of @vma */
+static bool pm_scan_vma_wp_allowed(struct vm_area_struct *vma)
+{
+	return userfaultfd_wp_async(vma) && userfaultfd_wp_use_markers(vma);
+}
+
+static int pm_scan_test_walk(unsigned long start, unsigned long end,
+			     struct mm_walk *walk)
+{
+	struct vm_area_struct *vma = walk->vma;
+	struct pm_scan *p = walk->private;
+	unsigned long cats = 0;
+
+	if (pm_scan_vma_wp_allowed(vma)) {
+		cats |= PAGE_IS_WPALLOWED;
+	} else {
+		if (p->arg.flags & PM_SCAN_CHECK_WPASYNC)
+			return -EPERM;
+		/* Only async uffd-wp VMAs can be write-protected: skip */
+		if (pm_scan_wp(p))
+			return 1;
+	}
+
+	if (vma->vm_flags & VM_PFNMAP)
+		return 1;
+	if (vma->vm_flags & VM_SOFTDIRTY)
+		cats |= PAGE_IS_SOFT_DIRTY;
+
+	/* WPALLOWED is the only category no page of the VMA can change */
+	if ((p->arg.category_mask & PAGE_IS_WPALLOWED) &&
+	    !((cats ^ p->arg.category_inverted) & PAGE_IS_WPALLOWED))
+		return 1;
+
+	p->vma_cats = cats;
+	return 0;
+}
+
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+/* A pmd migration entry: see pm_scan_wp_swap_pte() */
+static pmd_t pm_scan_wp_swap_pmd(pmd_t pmd)
+{
+	swp_entry_t entry = pmd_to_swp_entry(pmd);
+	swp_entry_t ro = pm_scan_readonly_entry(entry);
+
+	if (ro.val != entry.val) {
+		bool soft_dirty = pmd_swp_soft_dirty(pmd);
+
+		pmd = swp_entry_to_pmd(ro);
+		if (soft_dirty)
+			pmd = pmd_swp_mksoft_dirty(pmd);
+	}
+	return pmd_swp_mkuffd_wp(pmd);
+}
+
+/*
+ * Handle a huge pmd. Returns 1 if the caller must go on at pte level
+ * (not a huge pmd, or split because only part of it is to be protected).
+ */
+static int pm_scan_thp(pmd_t *pmd, unsigned long start, unsigned long end,
+		       struct mm_walk *walk)
+{
+	struct vm_area_struct *vma = walk->vma;
+	struct pm_scan *p = walk->private;
+	unsigned long cats;
+	spinlock_t *ptl;
+	bool protect;
+	u64 left;
+	int ret;
+
+	ptl = pmd_trans_huge_lock(pmd, vma);
+	if (!ptl)
+		return 1;
+
+	cats = p->vma_cats | pm_scan_pmd_category(p, vma, start, *pmd);
+	if (!pm_scan_page_matches(p, cats)) {
+		spin_unlock(ptl);
+		return 0;
+	}
+
+	/*
+	 * A huge pmd is protected whole. If the range or max_pages covers
+	 * only part of it, split it and let the pte level protect exactly
+	 * the pages it reports. With max_pages used up, the report below
+	 * just stops the walk here.
+	 */
+	protect = pm_scan_wp(p) && (cats & PAGE_IS_WRITTEN);
+	left = pm_scan_pages_left(p);
+	if (protect && left &&
+	    (end - start != HPAGE_PMD_SIZE || left < HPAGE_PMD_NR)) {
+		spin_unlock(ptl);
+		split_huge_pmd(vma, pmd, start);
+		return 1;
+	}
+
+	ret = pm_scan_report(p, cats, start, &end);
+	if (protect && end != start) {
+		pmd_t old = *pmd;
+
+		if (pmd_present(old)) {
+			old = pmdp_invalidate_ad(vma, start, pmd);
+			set_pmd_at(vma->vm_mm, start, pmd, pmd_mkuffd_wp(old));
+		} else {
+			set_pmd_at(vma->vm_mm, start, pmd,
+				   pm_scan_wp_swap_pmd(old));
+		}
+		flush_tlb_range(vma, start, end);
+		pm_scan_note_wp(p, start, end);
+	}
+	spin_unlock(ptl);
+	return ret;
+}
+#else
+static int pm_scan_thp(pmd_t *pmd, unsigned long start, unsigned long end,
+		       struct mm_walk *walk)
+{
+	return 1;
+}
+#endif
+
+static int pm_scan_pmd_entry(pmd_t *pmd, unsigned long start,
+			     unsigned long end, struct mm_walk *walk)
+{
+	struct vm_area_struct *vma = walk->vma;
+	struct pm_scan *p = walk->private;
+	unsigned long addr, flush_start = 0, flush_end = 0;
+	pte_t *start_pte, *ptep;
+	spinlock_t *ptl;
+	int ret = 0;
+
+	if (fatal_signal_pending(current))
+		return -EINTR;
+
+	ret = pm_scan_thp(pmd, start, end, walk);
+	if (ret <= 0)
+		return ret;
+	ret = 0;
+
+	/* A huge pmd that was split or zapped meanwhile: look again */
+	if (pmd_trans_unstable(pmd)) {
+		walk->action = ACTION_AGAIN;
+		return 0;
+	}
+
+	start_pte = pte_offset_map_lock(vma->vm_mm, pmd, start, &ptl);
+	arch_enter_lazy_mmu_mode();
+	for (addr = start, ptep = start_pte; addr != end;
+	     addr += PAGE_SIZE, ptep++) {
+		pte_t pte = ptep_get(ptep);
+		unsigned long cats = pm_scan_pte_category(p, vma, addr, pte);
+		unsigned long next = addr + PAGE_SIZE;
+
+		cats |= p->vma_cats;
+		/*
+		 * With no vec, PM_SCAN_WP_MATCHING protects every written
+		 * pte of the range, whatever the masks say.
+		 */
+		if (p->buf || !pm_scan_wp(p)) {
+			if (!pm_scan_page_matches(p, cats))
+				continue;
+			ret = pm_scan_report(p, cats, addr, &next);
+			if (next == addr)
+				break;
+		}
+
+		if (pm_scan_wp(p) && (cats & PAGE_IS_WRITTEN)) {
+			pm_scan_wp_pte(vma, addr, ptep, pte);
+			if (!flush_end)
+				flush_start = addr;
+			flush_end = next;
+		}
+		if (ret)
+			break;
+	}
+	arch_leave_lazy_mmu_mode();
+	/* Before the lock goes: no write may go through a stale TLB entry */
+	if (flush_end) {
+		flush_tlb_range(vma, flush_start, flush_end);
+		pm_scan_note_wp(p, flush_start, flush_end);
+	}
+	pte_unmap_unlock(start_pte, ptl);
+
+	cond_resched();
+	return ret;
+}
+
+#ifdef CONFIG_HUGETLB_PAGE
+/* Protect a written hugetlb entry; see pm_scan_wp_pte() */
+static void pm_scan_wp_hugetlb(struct vm_area_struct *vma, unsigned long addr,
+			       pte_t *ptep, pte_t pte)
+{
+	pte_t old;
+
+	if (is_hugetlb_entry_migration(pte)) {
+		set_huge_pte_at(vma->vm_mm, addr, ptep,
+				pm_scan_wp_swap_pte(pte));
+	} else if (pte_present(pte)) {
+		old = huge_ptep_modify_prot_start(vma, addr, ptep);
+		huge_ptep_modify_prot_commit(vma, addr, ptep, old,
+					     huge_pte_mkuffd_wp(old));
+	}
+	/* hwpoison and markers: nothing to protect */
+}
+
+/*
+ * Leave markers in the empty entries of the huge pages wholly inside
+ * [@addr, @end). Only entries still empty: a page faulted in meanwhile was
+ * not reported as written (empty hugetlb entries are not), so protecting
+ * it could hide its write.
+ */
+static int pm_scan_hugetlb_hole_wp(struct vm_area_struct *vma,
+				   unsigned long addr, unsigned long end)
+{
+	struct hstate *h = hstate_vma(vma);
+	unsigned long size = huge_page_size(h);
+	spinlock_t *ptl;
+	pte_t *ptep;
+
+	for (addr = ALIGN(addr, size); addr + size <= end; addr += size) {
+		ptep = huge_pte_alloc(vma->vm_mm, vma, addr, size);
+		if (!ptep)
+			return -ENOMEM;
+		ptl = huge_pte_lock(h, vma->vm_mm, ptep);
+		if (huge_pte_none(huge_ptep_get(ptep)))
+			set_huge_pte_at(vma->vm_mm, addr, ptep,
+					make_pte_marker(PTE_MARKER_UFFD_WP));
+		spin_unlock(ptl);
+	}
+	return 0;
+}
+
+static int pm_scan_hugetlb_entry(pte_t *ptep, unsigned long hmask,
+				 unsigned long start, unsigned long end,
+				 struct mm_walk *walk)
+{
+	struct vm_area_struct *vma = walk->vma;
+	struct pm_scan *p = walk->private;
+	struct hstate *h = hstate_vma(vma);
+	unsigned long cats, hstart = start & hmask;
+	unsigned long hend = hstart + huge_page_size(h);
+	spinlock_t *ptl;
+	int ret = 0;
+	u64 left;
+	pte_t pte;
+
+	if (!pm_scan_wp(p)) {
+		cats = p->vma_cats |
+		       pm_scan_hugetlb_category(huge_ptep_get(ptep));
+		if (!pm_scan_page_matches(p, cats))
+			return 0;
+		return pm_scan_report(p, cats, start, &end);
+	}
+
+	/*
+	 * Protecting: only async uffd-wp VMAs get here, and those never
+	 * share page tables (uffd_disable_huge_pmd_share()), so the page
+	 * table lock alone keeps the entry stable.
+	 */
+	ptl = huge_pte_lock(h, vma->vm_mm, ptep);
+	pte = huge_ptep_get(ptep);
+	cats = p->vma_cats | pm_scan_hugetlb_category(pte);
+	if (!pm_scan_page_matches(p, cats))
+		goto out_unlock;
+
+	/*
+	 * A hugetlb page is reported and protected whole or not at all.
+	 * One only partly inside the range, or larger than what is left of
+	 * max_pages, is skipped and stays written for a later scan; when
+	 * the range ends inside it, walk_end points to it. With max_pages
+	 * used up, the report below just stops the walk here.
+	 */
+	left = pm_scan_pages_left(p);
+	if ((cats & PAGE_IS_WRITTEN) && left &&
+	    (start != hstart || end != hend ||
+	     left < pages_per_huge_page(h))) {
+		if (end == p->arg.end && end != hend) {
+			p->stop = start;
+			ret = -ENOSPC;
+		}
+		goto out_unlock;
+	}
+
+	ret = pm_scan_report(p, cats, start, &end);
+	if (end != start && (cats & PAGE_IS_WRITTEN)) {
+		pm_scan_wp_hugetlb(vma, start, ptep, pte);
+		flush_hugetlb_tlb_range(vma, start, end);
+		pm_scan_note_wp(p, start, end);
+	}
+out_unlock:
+	spin_unlock(ptl);
+	return ret;
+}
+#else
+#define pm_scan_hugetlb_entry NULL
+
+static int pm_scan_hugetlb_hole_wp(struct vm_area_struct *vma,
+				   unsigned long addr, unsigned long end)
+{
+	return 0;
+}
+#endif
+
+/* Unpopulated page tables, or a hugetlb page with none */
+static int pm_scan_pte_hole(unsigned long addr, unsigned long end,
+			    int depth, struct mm_walk *walk)
+{
+	struct vm_area_struct *vma = walk->vma;
+	struct pm_scan *p = walk->private;
+	unsigned long cats;
+	long err;
+	int ret;
+
+	/* A gap between VMAs maps nothing and is never reported */
+	if (!vma)
+		return 0;
+
+	/*
+	 * As an empty pte (see pm_scan_pte_category()), a hole in a uffd-wp
+	 * VMA was not protected when whatever maps there next arrives.
+	 */
+	cats = p->vma_cats;
+	if (userfaultfd_wp(vma) && !is_vm_hugetlb_page(vma))
+		cats |= PAGE_IS_WRITTEN;
+	if (!pm_scan_page_matches(p, cats))
+		return 0;
+
+	ret = pm_scan_report(p, cats, addr, &end);
+	if (end == addr || !pm_scan_wp(p))
+		return ret;
+
+	/* Leave markers there */
+	pm_scan_note_wp(p, addr, end);
+	if (is_vm_hugetlb_page(vma))
+		err = pm_scan_hugetlb_hole_wp(vma, addr, end);
+	else
+		err = uffd_wp_range(vma, addr, end - addr, true);
+	return err < 0 ? err : ret;
+}
+
+static const struct mm_walk_ops pm_scan_ops = {
+	.test_walk	= pm_scan_test_walk,
+	.pmd_entry	= pm_scan_pmd_entry,
+	.pte_hole	= pm_scan_pte_hole,
+	.hugetlb_entry	= pm_scan_hugetlb_entry,
+};
+
+static int pm_scan_get_args(struct pm_scan_arg *arg, unsigned long uarg)
+{
+	if (copy_from_user(arg, (void __user *)uarg, sizeof(*arg)))
+		return -EFAULT;
+	if (arg->size != sizeof(*arg))
+		return -EINVAL;
+	if (arg->flags & ~PM_SCAN_FLAGS)
+		return -EINVAL;
+	if ((arg->category_inverted | arg->category_mask |
+	     arg->category_anyof_mask | arg->return_mask) &
+	    ~PM_SCAN_CATEGORIES)
+		return -EINVAL;
+
+	arg->start = untagged_addr((unsigned long)arg->start);
+	arg->end = untagged_addr((unsigned long)arg->end);
+	arg->vec = untagged_addr((unsigned long)arg->vec);
+
+	if (!IS_ALIGNED(arg->start, PAGE_SIZE))
+		return -EINVAL;
+	if (!access_ok((void __user *)(unsigned long)arg->start,
+		       arg->end - arg->start))
+		return -EFAULT;
+	if (!arg->vec && arg->vec_len)
+		return -EINVAL;
+	if (sizeof(size_t) < sizeof(arg->vec_len) && arg->vec_len > SIZE_MAX)
+		return -EINVAL;
+	if (arg->vec && !access_ok((void __user *)(unsigned long)arg->vec,
+				   size_mul(arg->vec_len,
+					    sizeof(struct page_region))))
+		return -EFAULT;
+
+	arg->end = ALIGN(arg->end, PAGE_SIZE);
+	if (!arg->max_pages)
+		arg->max_pages = ULONG_MAX;
+	return 0;
+}
+
+/*
+ * The call fails after it protected pages whose regions may never reach
+ * userspace, so their writes would be reported to nobody. Unprotect what
+ * it protected: the next scan reports those pages again. Pages of the span
+ * that were protected already come back as written too: a spurious report
+ * is the price of never losing a write, on an error path.
+ */
+static void pm_scan_undo_wp(struct mm_struct *mm, struct pm_scan *p)
+{
+	VMA_ITERATOR(vmi, mm, p->wp_start);
+	struct vm_area_struct *vma;
+	unsigned long start, end;
+
+	if (p->wp_start == p->wp_end)
+		return;
+	/* Not killable: the target may be another process, still running */
+	mmap_read_lock(mm);
+	for_each_vma_range(vmi, vma, p->wp_end) {
+		if (!pm_scan_vma_wp_allowed(vma))
+			continue;
+		start = max(p->wp_start, vma->vm_start);
+		end = min(p->wp_end, vma->vm_end);
+		uffd_wp_range(vma, start, end - start, false);
+	}
+	mmap_read_unlock(mm);
+}
+
+/* Copy the buffered regions out; returns how many, or -EFAULT. */
+static long pm_scan_flush(struct pm_scan *p)
+{
+	long n = p->buf_used;
+
+	if (!n)
+		return 0;
+	if (copy_to_user(p->vec_out, p->buf, n * sizeof(*p->buf)))
+		return -EFAULT;
+	p->vec_out += n;
+	p->arg.vec_len -= n;
+	p->buf_used = 0;
+	return n;
+}
+
+/*
+ * PM_SCAN_CHECK_WPASYNC fails the call if a VMA of the range is not async
+ * uffd-wp. Look before walking, so the failure never comes after pages
+ * were protected: their writes would then be reported to nobody.
+ */
+static int pm_scan_check_wpasync(struct mm_struct *mm, unsigned long start,
+				 unsigned long end)
+{
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+
+	for_each_vma_range(vmi, vma, end) {
+		if (!pm_scan_vma_wp_allowed(vma))
+			return -EPERM;
+	}
+	return 0;
+}
+
+/* One walk of [start, end) under the mmap lock. */
+static int pm_scan_walk(struct mm_struct *mm, struct pm_scan *p,
+			unsigned long start)
+{
+	struct mmu_notifier_range range;
+	int ret;
+
+	ret = mmap_read_lock_killable(mm);
+	if (ret)
+		return ret;
+
+	if (p->arg.flags & PM_SCAN_CHECK_WPASYNC) {
+		ret = pm_scan_check_wpasync(mm, start, p->arg.end);
+		if (ret) {
+			mmap_read_unlock(mm);
+			return ret;
+		}
+	}
+
+	/* Secondary MMUs must drop write access to what gets protected */
+	if (pm_scan_wp(p)) {
+		mmu_notifier_range_init(&range, MMU_NOTIFY_PROTECTION_VMA, 0,
+					NULL, mm, start, p->arg.end);
+		mmu_notifier_invalidate_range_start(&range);
+	}
+	ret = walk_page_range(mm, start, p->arg.end, &pm_scan_ops, p);
+	if (pm_scan_wp(p))
+		mmu_notifier_invalidate_range_end(&range);
+
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+static long do_pagemap_scan(struct mm_struct *mm, unsigned long uarg)
+{
+	struct pm_scan_arg __user *ua = (void __user *)uarg;
+	struct pm_scan p = {};
+	unsigned long start, walk_end;
+	long ret, regions = 0, n;
+
+	if (!mm || !mmget_not_zero(mm))
+		return -ESRCH;
+
+	ret = pm_scan_get_args(&p.arg, uarg);
+	if (ret)
+		goto out_mmput;
+	p.interest = p.arg.category_mask | p.arg.category_anyof_mask |
+		     p.arg.return_mask;
+	if (p.arg.vec_len) {
+		p.buf = kmalloc_array(min_t(unsigned long, PM_SCAN_BUF_REGIONS,
+					    p.arg.vec_len),
+				      sizeof(*p.buf), GFP_KERNEL);
+		if (!p.buf) {
+			ret = -ENOMEM;
+			goto out_mmput;
+		}
+		p.vec_out = (struct page_region __user *)(unsigned long)p.arg.vec;
+	}
+
+	/*
+	 * walk_end has to be written at the end: fail now, not after pages
+	 * were protected, if it cannot be.
+	 */
+	if (fault_in_safe_writeable((char __user *)&ua->walk_end,
+				    sizeof(ua->walk_end))) {
+		ret = -EFAULT;
+		goto out_free;
+	}
+
+	/*
+	 * Walk until the range is done, max_pages is reached or vec is
+	 * full; a full kernel buffer only pauses the walk to copy out.
+	 */
+	walk_end = p.arg.end;
+	for (start = p.arg.start; start < p.arg.end; start = p.stop) {
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+
+		p.stop = 0;
+		p.buf_cap = min_t(unsigned long, PM_SCAN_BUF_REGIONS,
+				  p.arg.vec_len);
+		ret = pm_scan_walk(mm, &p, start);
+		n = pm_scan_flush(&p);
+		if (n < 0) {
+			ret = n;
+			break;
+		}
+		regions += n;
+
+		if (ret != -ENOSPC) {
+			/* Done: walk_end is the end, even after early stops */
+			if (!ret)
+				walk_end = p.arg.end;
+			break;
+		}
+		walk_end = p.stop;
+		ret = 0;
+		if (!p.arg.vec_len || p.found == p.arg.max_pages ||
+		    p.stop == start)
+			break;
+	}
+	if (ret >= 0)
+		ret = regions;
+
+	/* After an error, as upstream: the last stop, or the end */
+	if (put_user(walk_end, &ua->walk_end))
+		ret = -EFAULT;
+	if (ret < 0)
+		pm_scan_undo_wp(mm, &p);
+out_free:
+	kfree(p.buf);
+out_mmput:
+	mmput(mm);
+	return ret;
+}
+
+static long do_pagemap_cmd(struct file *file, unsigned int cmd,
+			   unsigned long arg)
+{
+	struct mm_struct *mm = file->private_data;
+
+	switch (cmd) {
+	case PAGEMAP_SCAN:
+		return do_pagemap_scan(mm, arg);
+	default:
+		return -EINVAL;
+	}
+}
+
 const struct file_operations proc_pagemap_operations = {
 	.llseek		= mem_lseek, /* borrow this */
 	.read		= pagemap_read,
 	.open		= pagemap_open,
 	.release	= pagemap_release,
+	.unlocked_ioctl	= do_pagemap_cmd,
+	.compat_ioctl	= do_pagemap_cmd,
 };
 #endif /* CONFIG_PROC_PAGE_MONITOR */
 

@@ -305,4 +305,74 @@ typedef int __bitwise __kernel_rwf_t;
 #define RWF_SUPPORTED	(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT |\
 			 RWF_APPEND)
 
+/* Ioctls on /proc/<pid>/pagemap */
+#define PROCFS_IOCTL_MAGIC 'f'
+
+/* Scan the page tables of a range: see Documentation/admin-guide/mm/pagemap.rst */
+#define PAGEMAP_SCAN	_IOWR(PROCFS_IOCTL_MAGIC, 16, struct pm_scan_arg)
+
+/* Page categories a PAGEMAP_SCAN can select and report */
+#define PAGE_IS_WPALLOWED	(1 << 0)
+#define PAGE_IS_WRITTEN		(1 << 1)
+#define PAGE_IS_FILE		(1 << 2)
+#define PAGE_IS_PRESENT		(1 << 3)
+#define PAGE_IS_SWAPPED		(1 << 4)
+#define PAGE_IS_PFNZERO		(1 << 5)
+#define PAGE_IS_HUGE		(1 << 6)
+#define PAGE_IS_SOFT_DIRTY	(1 << 7)
+
+/**
+ * struct page_region - a run of pages reported by PAGEMAP_SCAN
+ * @start:	address of the first page of the run
+ * @end:	address just past the last page of the run
+ * @categories:	the PAGE_IS_* categories, limited to the scan's
+ *		@return_mask, that every page of the run has
+ */
+struct page_region {
+	__u64 start;
+	__u64 end;
+	__u64 categories;
+};
+
+/* PAGEMAP_SCAN flags */
+#define PM_SCAN_WP_MATCHING	(1 << 0)	/* Write-protect the pages reported */
+#define PM_SCAN_CHECK_WPASYNC	(1 << 1)	/* Fail unless every VMA is async uffd-wp */
+
+/**
+ * struct pm_scan_arg - argument of the PAGEMAP_SCAN ioctl
+ * @size:		sizeof(struct pm_scan_arg), for future extension
+ * @flags:		PM_SCAN_* flags
+ * @start:		page-aligned start of the range to scan
+ * @end:		end of the range (exclusive); rounded up to a page
+ * @walk_end:		written by the kernel: the address where the scan
+ *			stopped, so that a new call can resume there; equals
+ *			the rounded @end when the whole range was scanned
+ * @vec:		user address of an array of struct page_region, or 0
+ * @vec_len:		number of entries @vec has room for (0 if @vec is 0)
+ * @max_pages:		stop after reporting this many pages (0: no limit)
+ * @category_inverted:	PAGE_IS_* categories that match when absent
+ * @category_mask:	PAGE_IS_* categories a page must all have (after
+ *			@category_inverted is applied) to be reported
+ * @category_anyof_mask: PAGE_IS_* categories of which a page must have at
+ *			least one (after @category_inverted), if not 0
+ * @return_mask:	PAGE_IS_* categories copied into each reported region
+ *
+ * The ioctl returns the number of regions written to @vec, or -1 with
+ * errno set.
+ */
+struct pm_scan_arg {
+	__u64 size;
+	__u64 flags;
+	__u64 start;
+	__u64 end;
+	__u64 walk_end;
+	__u64 vec;
+	__u64 vec_len;
+	__u64 max_pages;
+	__u64 category_inverted;
+	__u64 category_mask;
+	__u64 category_anyof_mask;
+	__u64 return_mask;
+};
+
 #endif /* _UAPI_LINUX_FS_H */
