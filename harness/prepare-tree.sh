@@ -76,7 +76,13 @@ done
 if [ -f "$BUILD_DIR/applied.list" ]; then
 	while read -r f; do
 		printf '%s\n' "${files[@]}" | grep -qxF "$f" && continue
-		if [ -e "$PRISTINE/$f" ]; then cp "$PRISTINE/$f" "$KSRC/$f"; else rm -f "$KSRC/$f"; fi
+		if [ ! -e "$PRISTINE/$f" ]; then
+			rm -f "$KSRC/$f"
+		elif cmp -s "$PRISTINE/$f" "$KSRC/$f"; then
+			continue
+		else
+			cp "$PRISTINE/$f" "$KSRC/$f"
+		fi
 		changed=$((changed + 1))
 	done <"$BUILD_DIR/applied.list"
 fi
