@@ -1817,6 +1817,18 @@ static void pm_scan_note_wp(struct pm_scan *p, unsigned long start,
 	p->wp_end = max(p->wp_end, end);
 }
 
+/*
+ * The page behind a migration or device entry, when PAGE_IS_FILE is asked
+ * about: real swap entries are anonymous memory and have no page here.
+ */
+static struct page *pm_scan_swap_page(const struct pm_scan *p,
+				      swp_entry_t entry)
+{
+	if (!(p->interest & PAGE_IS_FILE) || !is_pfn_swap_entry(entry))
+		return NULL;
+	return pfn_swap_entry_to_page(entry);
+}
+
 static unsigned long pm_scan_pte_category(struct pm_scan *p,
 					  struct vm_area_struct *vma,
 					  unsigned long addr, pte_t pte)
@@ -1842,15 +1854,12 @@ static unsigned long pm_scan_pte_category(struct pm_scan *p,
 		if (p->interest & PAGE_IS_FILE)
 			page = vm_normal_page(vma, addr, pte);
 	} else {
-		swp_entry_t entry = pte_to_swp_entry(pte);
-
 		cats |= PAGE_IS_SWAPPED;
 		if (!pte_swp_uffd_wp_any(pte))
 			cats |= PAGE_IS_WRITTEN;
 		if (pte_swp_soft_dirty(pte))
 			cats |= PAGE_IS_SOFT_DIRTY;
-		if ((p->interest & PAGE_IS_FILE) && is_pfn_swap_entry(entry))
-			page = pfn_swap_entry_to_page(entry);
+		page = pm_scan_swap_page(p, pte_to_swp_entry(pte));
 	}
 
 	if (page && !PageAnon(page))
@@ -1877,15 +1886,12 @@ static unsigned long pm_scan_pmd_category(struct pm_scan *p,
 		if (p->interest & PAGE_IS_FILE)
 			page = vm_normal_page_pmd(vma, addr, pmd);
 	} else {
-		swp_entry_t entry = pmd_to_swp_entry(pmd);
-
 		cats |= PAGE_IS_SWAPPED;
 		if (!pmd_swp_uffd_wp(pmd))
 			cats |= PAGE_IS_WRITTEN;
 		if (pmd_swp_soft_dirty(pmd))
 			cats |= PAGE_IS_SOFT_DIRTY;
-		if ((p->interest & PAGE_IS_FILE) && is_pfn_swap_entry(entry))
-			page = pfn_swap_entry_to_page(entry);
+		page = pm_scan_swap_page(p, pmd_to_swp_entry(pmd));
 	}
 
 	if (page && !PageAnon(page))
@@ -1896,8 +1902,10 @@ static unsigned long pm_scan_pmd_category(struct pm_scan *p,
 
 #ifdef CONFIG_HUGETLB_PAGE
 /*
- * An empty hugetlb entry is not written: hugetlb memory is never zapped
- * behind the user's back the way a pte of a uffd-wp VMA can be.
+ * Unlike an empty pte, an empty hugetlb entry does not count as written:
+ * that is upstream's ABI, which callers rely on. A written hugetlb page
+ * that its owner discards (MADV_DONTNEED, hole punch) is therefore not
+ * reported; see Documentation/admin-guide/mm/pagemap.rst.
  */
 static unsigned long pm_scan_hugetlb_category(pte_t pte)
 {
