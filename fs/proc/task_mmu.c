@@ -2231,6 +2231,20 @@ static int pm_scan_pmd_entry(pmd_t *pmd, unsigned long start,
 	return ret;
 }
 
+/*
+ * The walk of a hugetlb VMA calls back for every huge page, mapped or not,
+ * with no pmd_entry in between: over a large sparse MAP_NORESERVE mapping
+ * that is millions of calls, which must neither hog the CPU nor make the
+ * caller wait out a SIGKILL.
+ */
+static int pm_scan_resched(void)
+{
+	if (fatal_signal_pending(current))
+		return -EINTR;
+	cond_resched();
+	return 0;
+}
+
 #ifdef CONFIG_HUGETLB_PAGE
 /* Protect a written hugetlb entry; see pm_scan_wp_pte() */
 static void pm_scan_wp_hugetlb(struct vm_area_struct *vma, unsigned long addr,
@@ -2264,6 +2278,8 @@ static int pm_scan_hugetlb_hole_wp(struct vm_area_struct *vma,
 	pte_t *ptep;
 
 	for (addr = ALIGN(addr, size); addr + size <= end; addr += size) {
+		if (pm_scan_resched())
+			return -EINTR;
 		ptep = huge_pte_alloc(vma->vm_mm, vma, addr, size);
 		if (!ptep)
 			return -ENOMEM;
@@ -2286,9 +2302,13 @@ static int pm_scan_hugetlb_entry(pte_t *ptep, unsigned long hmask,
 	unsigned long cats, hstart = start & hmask;
 	unsigned long hend = hstart + huge_page_size(h);
 	spinlock_t *ptl;
-	int ret = 0;
+	int ret;
 	u64 left;
 	pte_t pte;
+
+	ret = pm_scan_resched();
+	if (ret)
+		return ret;
 
 	if (!pm_scan_wp(p)) {
 		cats = p->vma_cats |
@@ -2360,6 +2380,10 @@ static int pm_scan_pte_hole(unsigned long addr, unsigned long end,
 	/* A gap between VMAs maps nothing and is never reported */
 	if (!vma)
 		return 0;
+
+	ret = pm_scan_resched();
+	if (ret)
+		return ret;
 
 	/*
 	 * As an empty pte (see pm_scan_pte_category()), a hole in a uffd-wp
