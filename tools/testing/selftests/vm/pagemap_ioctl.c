@@ -2925,6 +2925,147 @@ TEST_F(pagemap, swapped_pages_write_tracking)
 	close(uffd);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Long walks, holes filled during a scan, undo, pinned pages              */
+/* ---------------------------------------------------------------------- */
+
+/* Whether child @pid is still running, without reaping it */
+static bool child_alive(pid_t pid)
+{
+	siginfo_t info = {};
+
+	return !waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) && !info.si_pid;
+}
+
+static double now_seconds(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+#define SPARSE_LEN	(64UL << 40)
+
+/*
+ * Fork a child that scans the SPARSE_LEN of hugetlb address space at @p
+ * (with @wp, a WP_MATCHING scan that every hole matches, so each gets a
+ * marker). Returns its pid once it is about to enter the ioctl.
+ */
+static pid_t start_sparse_scan(char *p, bool wp)
+{
+	int ready[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(ready))
+		return -1;
+	pid = fork();
+	if (!pid) {
+		struct scan_req req = req_written;
+		struct page_region vec[4];
+		int fd = open_pagemap(0), uffd;
+
+		req.mask = PAGE_IS_PRESENT;
+		if (wp) {
+			uffd = uffd_open_wp_async();
+			if (uffd < 0 || uffd_register_wp(uffd, p, SPARSE_LEN))
+				_exit(2);
+			req.flags = PM_SCAN_WP_MATCHING;
+			req.mask = 0;
+			req.ret = PAGE_IS_WPALLOWED;
+		}
+		if (write(ready[1], "", 1) != 1)
+			_exit(2);
+		pagemap_scan(fd, addr_of(p), addr_of(p) + SPARSE_LEN, vec, 4, &req, NULL);
+		_exit(0);
+	}
+	close(ready[1]);
+	if (pid > 0 && read(ready[0], &c, 1) != 1)
+		pid = -1;
+	close(ready[0]);
+	return pid;
+}
+
+/* SIGKILL @pid after @delay s; returns how long it took to die, or -1 */
+static double kill_latency(pid_t pid, double delay)
+{
+	double t0;
+	int status;
+
+	usleep(delay * 1e6);
+	if (!child_alive(pid))
+		return -1;
+	t0 = now_seconds();
+	kill(pid, SIGKILL);
+	if (waitpid(pid, &status, 0) != pid || !WIFSIGNALED(status))
+		return -1;
+	return now_seconds() - t0;
+}
+
+static char *map_sparse_hugetlb(void)
+{
+	char *p = mmap(NULL, SPARSE_LEN, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/*
+ * A hugetlb VMA is walked one huge page at a time, mapped or not. Scanning
+ * 64 TiB of sparse MAP_NORESERVE hugetlb memory is 32 million callbacks: it
+ * must yield the CPU and give way to SIGKILL. Timed against a whole scan on
+ * this machine: a child killed a quarter into its scan must be gone within
+ * another quarter, not finish it.
+ */
+TEST(sparse_hugetlb_scan_is_killable)
+{
+	double t0, full, waited;
+	int status;
+	pid_t pid;
+	char *p;
+
+	global_init();
+	p = map_sparse_hugetlb();
+	ASSERT_TRUE(!!p) TH_LOG("64 TiB of hugetlb address space: %s", strerror(errno));
+	t0 = now_seconds();
+	pid = start_sparse_scan(p, false);
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	full = now_seconds() - t0;
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	TH_LOG("a whole scan takes %.2f s", full);
+
+	pid = start_sparse_scan(p, false);
+	ASSERT_LT(0, pid);
+	waited = kill_latency(pid, full / 4);
+	ASSERT_LE(0, waited) TH_LOG("the scan ended before the kill");
+	ASSERT_GT(full / 4, waited) TH_LOG("the killed scan went on for %.2f s", waited);
+	munmap(p, SPARSE_LEN);
+}
+
+/*
+ * With WP_MATCHING every huge page of the hole also gets a page table
+ * entry and a marker: the whole scan takes far longer than the 5 s the
+ * child is given to die once killed half a second in.
+ */
+TEST(sparse_hugetlb_wp_scan_is_killable)
+{
+	double waited;
+	pid_t pid;
+	char *p;
+
+	global_init();
+	p = map_sparse_hugetlb();
+	ASSERT_TRUE(!!p) TH_LOG("64 TiB of hugetlb address space: %s", strerror(errno));
+	pid = start_sparse_scan(p, true);
+	ASSERT_LT(0, pid);
+	waited = kill_latency(pid, 0.5);
+	ASSERT_LE(0, waited) TH_LOG("the scan ended before the kill");
+	ASSERT_GT(5.0, waited) TH_LOG("the killed scan went on for %.1f s", waited);
+	munmap(p, SPARSE_LEN);
+}
+
 /* The ioctl on a pagemap of a process with no mm fails with ESRCH */
 static void check_no_mm_esrch(struct __test_metadata *_metadata, struct _test_data_pagemap *self,
 			      int fd)
