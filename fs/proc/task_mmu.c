@@ -2367,6 +2367,73 @@ static int pm_scan_hugetlb_hole_wp(struct vm_area_struct *vma,
 }
 #endif
 
+/*
+ * Install uffd-wp markers in the ptes of [@addr, @end) under @pmd that are
+ * still empty. The hole was reported as written with only the mmap lock
+ * held, so a fault may have mapped a page there since: that page was not
+ * seen by this scan and must stay unprotected, or its contents would never
+ * be reported.
+ */
+static int pm_scan_hole_wp_ptes(struct vm_area_struct *vma, pmd_t *pmd,
+				unsigned long addr, unsigned long end)
+{
+	pte_t *start_pte, *ptep;
+	spinlock_t *ptl;
+
+	if (pte_alloc(vma->vm_mm, pmd))
+		return -ENOMEM;
+	/* A huge page mapped meanwhile was not seen either */
+	if (pmd_trans_unstable(pmd))
+		return 0;
+
+	start_pte = pte_offset_map_lock(vma->vm_mm, pmd, addr, &ptl);
+	for (ptep = start_pte; addr != end; addr += PAGE_SIZE, ptep++) {
+		if (pte_none(ptep_get(ptep)))
+			set_pte_at(vma->vm_mm, addr, ptep,
+				   make_pte_marker(PTE_MARKER_UFFD_WP));
+	}
+	pte_unmap_unlock(start_pte, ptl);
+	return 0;
+}
+
+/*
+ * Write-protect a hole of a non-hugetlb VMA, allocating the page tables it
+ * lacks. A hole may span many page tables: yield and honour SIGKILL on the
+ * way, leaving the rest unprotected (and so reported again next time).
+ */
+static int pm_scan_hole_wp(struct vm_area_struct *vma, unsigned long addr,
+			   unsigned long end)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	unsigned long next;
+	pgd_t *pgd;
+	p4d_t *p4d;
+	pud_t *pud;
+	pmd_t *pmd;
+	int err;
+
+	for (; addr != end; addr = next) {
+		err = pm_scan_resched();
+		if (err)
+			return err;
+		next = pmd_addr_end(addr, end);
+		pgd = pgd_offset(mm, addr);
+		p4d = p4d_alloc(mm, pgd, addr);
+		if (!p4d)
+			return -ENOMEM;
+		pud = pud_alloc(mm, p4d, addr);
+		if (!pud)
+			return -ENOMEM;
+		pmd = pmd_alloc(mm, pud, addr);
+		if (!pmd)
+			return -ENOMEM;
+		err = pm_scan_hole_wp_ptes(vma, pmd, addr, next);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* Unpopulated page tables, or a hugetlb page with none */
 static int pm_scan_pte_hole(unsigned long addr, unsigned long end,
 			    int depth, struct mm_walk *walk)
@@ -2374,7 +2441,7 @@ static int pm_scan_pte_hole(unsigned long addr, unsigned long end,
 	struct vm_area_struct *vma = walk->vma;
 	struct pm_scan *p = walk->private;
 	unsigned long cats;
-	long err;
+	int err;
 	int ret;
 
 	/* A gap between VMAs maps nothing and is never reported */
@@ -2404,7 +2471,7 @@ static int pm_scan_pte_hole(unsigned long addr, unsigned long end,
 	if (is_vm_hugetlb_page(vma))
 		err = pm_scan_hugetlb_hole_wp(vma, addr, end);
 	else
-		err = uffd_wp_range(vma, addr, end - addr, true);
+		err = pm_scan_hole_wp(vma, addr, end);
 	return err < 0 ? err : ret;
 }
 
