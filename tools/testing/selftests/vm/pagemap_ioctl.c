@@ -3066,6 +3066,116 @@ TEST(sparse_hugetlb_wp_scan_is_killable)
 	munmap(p, SPARSE_LEN);
 }
 
+#define HOLE_PAGES	(32 * HPAGE_SIZE / 4096)
+#define HOLE_ROUNDS	200
+
+struct hole_writer {
+	char *area;
+	size_t pages;
+	int go;			/* accessed atomically */
+	int stop;
+	uint64_t rnd;
+};
+
+/* Write a byte of a random page over and over, so its page faults in */
+static void *hole_write(void *arg)
+{
+	struct hole_writer *w = arg;
+
+	while (!__atomic_load_n(&w->go, __ATOMIC_ACQUIRE))
+		;
+	while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
+		size_t i = next_random(&w->rnd) % w->pages;
+
+		write_value(w->area + i * page_size, 1 + (char)(i & 0x3f));
+	}
+	return NULL;
+}
+
+/*
+ * What a dumper that copies only the present pages it is told about ends
+ * up with: reported present pages are copied, reported holes are zero.
+ */
+static void hole_apply_report(const struct page_region *vec, long n, const char *area,
+			      char *image, size_t pages)
+{
+	__u64 base = addr_of(area), a;
+	long r;
+
+	for (r = 0; r < n; r++) {
+		for (a = vec[r].start; a < vec[r].end; a += page_size) {
+			size_t i = (a - base) / page_size;
+
+			if (i >= pages)
+				continue;
+			image[i] = (vec[r].categories & PAGE_IS_PRESENT) ? area[i * page_size] : 0;
+		}
+	}
+}
+
+/*
+ * Holes of a fresh async uffd-wp VMA are reported written, then filled
+ * with markers. A page faulted in there between the two must not be
+ * protected: the scan told the caller "hole", so only a later scan can
+ * tell it about that page. A writer thread faults pages in while the
+ * first scan runs; the image built from the reports must end up equal to
+ * the memory.
+ */
+TEST_F_TIMEOUT(pagemap, holes_filled_during_scan_are_reported, 120)
+{
+	const struct scan_req req = {
+		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+		.mask = PAGE_IS_WRITTEN,
+		.ret = PAGE_IS_WRITTEN | PAGE_IS_PRESENT,
+	};
+	size_t len = HOLE_PAGES * page_size, vec_len = HOLE_PAGES, i;
+	struct page_region *vec = calloc(vec_len, sizeof(*vec));
+	char *image = calloc(HOLE_PAGES, 1);
+	struct hole_writer w = { .pages = HOLE_PAGES, .rnd = 42 };
+	int round, uffd, lost = 0;
+	pthread_t thread;
+	struct mem m;
+	long n;
+
+	ASSERT_TRUE(vec && image);
+	for (round = 0; round < HOLE_ROUNDS && !lost; round++) {
+		ASSERT_EQ(0, mem_map(&m, MEM_ANON, len));
+		uffd = uffd_open_wp_async();
+		ASSERT_LE(0, uffd);
+		/* registered only: all of it is holes, which count as written */
+		ASSERT_EQ(0, uffd_register_wp(uffd, m.addr, len));
+		memset(image, 0, HOLE_PAGES);
+		w.area = m.addr;
+		w.go = 0;
+		w.stop = 0;
+		ASSERT_EQ(0, pthread_create(&thread, NULL, hole_write, &w));
+		__atomic_store_n(&w.go, 1, __ATOMIC_RELEASE);
+		n = pagemap_scan(self->fd, addr_of(m.addr), addr_of(m.addr) + len, vec, vec_len,
+				 &req, NULL);
+		__atomic_store_n(&w.stop, 1, __ATOMIC_RELAXED);
+		pthread_join(thread, NULL);
+		ASSERT_LE(0, n) TH_LOG("scan: %s", strerror(errno));
+		hole_apply_report(vec, n, m.addr, image, HOLE_PAGES);
+		n = pagemap_scan(self->fd, addr_of(m.addr), addr_of(m.addr) + len, vec, vec_len,
+				 &req, NULL);
+		ASSERT_LE(0, n) TH_LOG("scan: %s", strerror(errno));
+		hole_apply_report(vec, n, m.addr, image, HOLE_PAGES);
+		for (i = 0; i < HOLE_PAGES; i++) {
+			if (image[i] != m.addr[i * page_size]) {
+				TH_LOG("round %d: page %zu written during the scan never reported",
+				       round, i);
+				lost++;
+				break;
+			}
+		}
+		close(uffd);
+		mem_unmap(&m);
+	}
+	ASSERT_EQ(0, lost);
+	free(vec);
+	free(image);
+}
+
 /* The ioctl on a pagemap of a process with no mm fails with ESRCH */
 static void check_no_mm_esrch(struct __test_metadata *_metadata, struct _test_data_pagemap *self,
 			      int fd)
