@@ -1789,6 +1789,7 @@ struct pm_scan {
 	unsigned long buf_used;		/* regions in buf, last may grow */
 	unsigned long found;		/* pages reported so far */
 	unsigned long stop;		/* where the walk stopped early */
+	bool paused;			/* stopped only because buf is full */
 	struct page_region __user *vec_out;	/* next user slot */
 	unsigned long wp_start, wp_end;	/* span this call protected */
 };
@@ -1974,6 +1975,7 @@ static int pm_scan_report(struct pm_scan *p, unsigned long cats,
 		if (p->buf_used == p->buf_cap) {
 			*end = addr;
 			pages = 0;
+			p->paused = true;
 			ret = -ENOSPC;
 		} else {
 			last = &p->buf[p->buf_used++];
@@ -2301,6 +2303,7 @@ static int pm_scan_hugetlb_entry(pte_t *ptep, unsigned long hmask,
 	struct hstate *h = hstate_vma(vma);
 	unsigned long cats, hstart = start & hmask;
 	unsigned long hend = hstart + huge_page_size(h);
+	bool protect, whole;
 	spinlock_t *ptl;
 	int ret;
 	u64 left;
@@ -2330,25 +2333,28 @@ static int pm_scan_hugetlb_entry(pte_t *ptep, unsigned long hmask,
 		goto out_unlock;
 
 	/*
-	 * A hugetlb page is reported and protected whole or not at all.
-	 * One only partly inside the range, or larger than what is left of
-	 * max_pages, is skipped and stays written for a later scan; when
-	 * the range ends inside it, walk_end points to it. With max_pages
-	 * used up, the report below just stops the walk here.
+	 * A hugetlb page can only be protected whole. When what is left of
+	 * max_pages cannot take it whole, stop before it, so that the next
+	 * call, with max_pages to spare, protects it: unless nothing was
+	 * reported yet, as then max_pages will never be enough. Such a page,
+	 * and one that the range covers only in part, is reported as far as
+	 * it is covered and left unprotected: it stays written, reported
+	 * again by every scan, and the walk goes on.
 	 */
-	left = pm_scan_pages_left(p);
-	if ((cats & PAGE_IS_WRITTEN) && left &&
-	    (start != hstart || end != hend ||
-	     left < pages_per_huge_page(h))) {
-		if (end == p->arg.end && end != hend) {
+	protect = false;
+	if (cats & PAGE_IS_WRITTEN) {
+		left = pm_scan_pages_left(p);
+		whole = start == hstart && end == hend;
+		if (whole && left < pages_per_huge_page(h) && p->found) {
 			p->stop = start;
 			ret = -ENOSPC;
+			goto out_unlock;
 		}
-		goto out_unlock;
+		protect = whole && left >= pages_per_huge_page(h);
 	}
 
 	ret = pm_scan_report(p, cats, start, &end);
-	if (end != start && (cats & PAGE_IS_WRITTEN)) {
+	if (protect && end != start) {
 		pm_scan_wp_hugetlb(vma, start, ptep, pte);
 		flush_hugetlb_tlb_range(vma, start, end);
 		pm_scan_note_wp(p, start, end);
@@ -2660,6 +2666,7 @@ static long do_pagemap_scan(struct mm_struct *mm, unsigned long uarg)
 		}
 
 		p.stop = 0;
+		p.paused = false;
 		p.buf_cap = min_t(unsigned long, PM_SCAN_BUF_REGIONS,
 				  p.arg.vec_len);
 		ret = pm_scan_walk(mm, &p, start);
@@ -2678,8 +2685,8 @@ static long do_pagemap_scan(struct mm_struct *mm, unsigned long uarg)
 		}
 		walk_end = p.stop;
 		ret = 0;
-		if (!p.arg.vec_len || p.found == p.arg.max_pages ||
-		    p.stop == start)
+		/* Any other stop is final: max_pages, or a huge page */
+		if (!p.paused || !p.arg.vec_len)
 			break;
 	}
 	if (ret >= 0)
