@@ -1780,6 +1780,11 @@ static int pagemap_release(struct inode *inode, struct file *file)
  */
 #define PM_SCAN_BUF_REGIONS	512
 
+/* A run of pages the current walk protected, see pm_scan_undo_wp() */
+struct pm_scan_span {
+	unsigned long start, end;
+};
+
 struct pm_scan {
 	struct pm_scan_arg arg;		/* validated copy of the argument */
 	unsigned long interest;		/* categories any mask looks at */
@@ -1791,7 +1796,8 @@ struct pm_scan {
 	unsigned long stop;		/* where the walk stopped early */
 	bool paused;			/* stopped only because buf is full */
 	struct page_region __user *vec_out;	/* next user slot */
-	unsigned long wp_start, wp_end;	/* span this call protected */
+	struct pm_scan_span *wp_spans;	/* protected, not yet copied out */
+	unsigned long wp_nr;		/* spans in wp_spans */
 };
 
 static bool pm_scan_wp(const struct pm_scan *p)
@@ -1805,17 +1811,44 @@ static u64 pm_scan_pages_left(const struct pm_scan *p)
 	return p->buf ? p->arg.max_pages - p->found : U64_MAX;
 }
 
-/* Remember what this call protected, see pm_scan_undo_wp() */
+/*
+ * Whether protecting pages from @addr on can be remembered for
+ * pm_scan_undo_wp(): it extends the last span, or a new one fits. Only
+ * calls with a vec keep spans: without one, protecting is all they ask.
+ */
+static bool pm_scan_wp_room(const struct pm_scan *p, unsigned long addr)
+{
+	if (!p->wp_spans || p->wp_nr < PM_SCAN_BUF_REGIONS)
+		return true;
+	return p->wp_spans[p->wp_nr - 1].end == addr;
+}
+
+/* Stop the walk at @addr to copy out and go on, as a full buffer does */
+static int pm_scan_pause(struct pm_scan *p, unsigned long addr)
+{
+	p->stop = addr;
+	p->paused = true;
+	return -ENOSPC;
+}
+
+/* Remember that the walk protected [@start, @end) */
 static void pm_scan_note_wp(struct pm_scan *p, unsigned long start,
 			    unsigned long end)
 {
-	if (p->wp_start == p->wp_end) {
-		p->wp_start = start;
-		p->wp_end = end;
+	struct pm_scan_span *last;
+
+	if (!p->wp_spans)
 		return;
+	last = p->wp_nr ? &p->wp_spans[p->wp_nr - 1] : NULL;
+	if (last && last->end == start) {
+		last->end = end;
+	} else if (p->wp_nr < PM_SCAN_BUF_REGIONS) {
+		p->wp_spans[p->wp_nr].start = start;
+		p->wp_spans[p->wp_nr++].end = end;
+	} else {
+		/* Callers check pm_scan_wp_room(); an undo too wide is safe */
+		last->end = max(last->end, end);
 	}
-	p->wp_start = min(p->wp_start, start);
-	p->wp_end = max(p->wp_end, end);
 }
 
 /*
@@ -2142,6 +2175,10 @@ static int pm_scan_thp(pmd_t *pmd, unsigned long start, unsigned long end,
 		return 1;
 	}
 
+	if (protect && !pm_scan_wp_room(p, start)) {
+		spin_unlock(ptl);
+		return pm_scan_pause(p, start);
+	}
 	ret = pm_scan_report(p, cats, start, &end);
 	if (protect && end != start) {
 		pmd_t old = *pmd;
@@ -2175,6 +2212,7 @@ static int pm_scan_pmd_entry(pmd_t *pmd, unsigned long start,
 	unsigned long addr, flush_start = 0, flush_end = 0;
 	pte_t *start_pte, *ptep;
 	spinlock_t *ptl;
+	bool protect;
 	int ret = 0;
 
 	if (fatal_signal_pending(current))
@@ -2200,20 +2238,26 @@ static int pm_scan_pmd_entry(pmd_t *pmd, unsigned long start,
 		unsigned long next = addr + PAGE_SIZE;
 
 		cats |= p->vma_cats;
+		protect = pm_scan_wp(p) && (cats & PAGE_IS_WRITTEN);
 		/*
 		 * With no vec, PM_SCAN_WP_MATCHING protects every written
 		 * pte of the range, whatever the masks say.
 		 */
-		if (p->buf || !pm_scan_wp(p)) {
+		if (p->buf) {
 			if (!pm_scan_page_matches(p, cats))
 				continue;
+			if (protect && !pm_scan_wp_room(p, addr)) {
+				ret = pm_scan_pause(p, addr);
+				break;
+			}
 			ret = pm_scan_report(p, cats, addr, &next);
 			if (next == addr)
 				break;
 		}
 
-		if (pm_scan_wp(p) && (cats & PAGE_IS_WRITTEN)) {
+		if (protect) {
 			pm_scan_wp_pte(vma, addr, ptep, pte);
+			pm_scan_note_wp(p, addr, next);
 			if (!flush_end)
 				flush_start = addr;
 			flush_end = next;
@@ -2223,10 +2267,8 @@ static int pm_scan_pmd_entry(pmd_t *pmd, unsigned long start,
 	}
 	arch_leave_lazy_mmu_mode();
 	/* Before the lock goes: no write may go through a stale TLB entry */
-	if (flush_end) {
+	if (flush_end)
 		flush_tlb_range(vma, flush_start, flush_end);
-		pm_scan_note_wp(p, flush_start, flush_end);
-	}
 	pte_unmap_unlock(start_pte, ptl);
 
 	cond_resched();
@@ -2353,6 +2395,10 @@ static int pm_scan_hugetlb_entry(pte_t *ptep, unsigned long hmask,
 		protect = whole && left >= pages_per_huge_page(h);
 	}
 
+	if (protect && !pm_scan_wp_room(p, start)) {
+		ret = pm_scan_pause(p, start);
+		goto out_unlock;
+	}
 	ret = pm_scan_report(p, cats, start, &end);
 	if (protect && end != start) {
 		pm_scan_wp_hugetlb(vma, start, ptep, pte);
@@ -2468,6 +2514,8 @@ static int pm_scan_pte_hole(unsigned long addr, unsigned long end,
 	if (!pm_scan_page_matches(p, cats))
 		return 0;
 
+	if (pm_scan_wp(p) && !pm_scan_wp_room(p, addr))
+		return pm_scan_pause(p, addr);
 	ret = pm_scan_report(p, cats, addr, &end);
 	if (end == addr || !pm_scan_wp(p))
 		return ret;
@@ -2525,31 +2573,41 @@ static int pm_scan_get_args(struct pm_scan_arg *arg, unsigned long uarg)
 	return 0;
 }
 
+/* Unprotect [@start, @end) where it is still async uffd-wp memory */
+static void pm_scan_unprotect(struct mm_struct *mm, unsigned long start,
+			      unsigned long end)
+{
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+	unsigned long from, to;
+
+	for_each_vma_range(vmi, vma, end) {
+		if (!pm_scan_vma_wp_allowed(vma))
+			continue;
+		from = max(start, vma->vm_start);
+		to = min(end, vma->vm_end);
+		uffd_wp_range(vma, from, to - from, false);
+	}
+}
+
 /*
- * The call fails after it protected pages whose regions may never reach
- * userspace, so their writes would be reported to nobody. Unprotect what
- * it protected: the next scan reports those pages again. Pages of the span
- * that were protected already come back as written too: a spurious report
- * is the price of never losing a write, on an error path.
+ * The walk failed, or its regions could not be copied out, after it
+ * protected pages: nobody will hear of their writes. Unprotect exactly
+ * what it protected, so that the next scan reports them again. A caller
+ * killed meanwhile would not have seen the regions had the call
+ * succeeded either, so the undo may give way to SIGKILL.
  */
 static void pm_scan_undo_wp(struct mm_struct *mm, struct pm_scan *p)
 {
-	VMA_ITERATOR(vmi, mm, p->wp_start);
-	struct vm_area_struct *vma;
-	unsigned long start, end;
+	unsigned long i;
 
-	if (p->wp_start == p->wp_end)
+	if (!p->wp_nr || mmap_read_lock_killable(mm))
 		return;
-	/* Not killable: the target may be another process, still running */
-	mmap_read_lock(mm);
-	for_each_vma_range(vmi, vma, p->wp_end) {
-		if (!pm_scan_vma_wp_allowed(vma))
-			continue;
-		start = max(p->wp_start, vma->vm_start);
-		end = min(p->wp_end, vma->vm_end);
-		uffd_wp_range(vma, start, end - start, false);
-	}
+	for (i = 0; i < p->wp_nr; i++)
+		pm_scan_unprotect(mm, p->wp_spans[i].start,
+				  p->wp_spans[i].end);
 	mmap_read_unlock(mm);
+	p->wp_nr = 0;
 }
 
 /* Copy the buffered regions out; returns how many, or -EFAULT. */
@@ -2618,12 +2676,47 @@ static int pm_scan_walk(struct mm_struct *mm, struct pm_scan *p,
 	return ret;
 }
 
+/* The kernel buffers: regions to copy out, and what protecting them did */
+static int pm_scan_alloc(struct pm_scan *p)
+{
+	unsigned long cap;
+
+	if (!p->arg.vec_len)
+		return 0;
+	cap = min_t(unsigned long, PM_SCAN_BUF_REGIONS, p->arg.vec_len);
+	p->buf = kmalloc_array(cap, sizeof(*p->buf), GFP_KERNEL);
+	if (!p->buf)
+		return -ENOMEM;
+	p->vec_out = (struct page_region __user *)(unsigned long)p->arg.vec;
+	if (!pm_scan_wp(p))
+		return 0;
+	p->wp_spans = kmalloc_array(PM_SCAN_BUF_REGIONS, sizeof(*p->wp_spans),
+				    GFP_KERNEL);
+	return p->wp_spans ? 0 : -ENOMEM;
+}
+
+/*
+ * Copy out what one walk found, and where it stopped. Once both are in
+ * userspace, the pages the walk protected are reported.
+ */
+static long pm_scan_deliver(struct pm_scan *p, unsigned long walk_end,
+			    __u64 __user *uwalk_end)
+{
+	long n = pm_scan_flush(p);
+
+	if (n < 0 || put_user(walk_end, uwalk_end))
+		return -EFAULT;
+	p->wp_nr = 0;
+	return n;
+}
+
 static long do_pagemap_scan(struct mm_struct *mm, unsigned long uarg)
 {
 	struct pm_scan_arg __user *ua = (void __user *)uarg;
-	struct pm_scan p = {};
 	unsigned long start, walk_end;
-	long ret, regions = 0, n;
+	struct pm_scan p = {};
+	long ret, regions = 0;
+	bool delivered = false;
 
 	if (!mm || !mmget_not_zero(mm))
 		return -ESRCH;
@@ -2633,20 +2726,13 @@ static long do_pagemap_scan(struct mm_struct *mm, unsigned long uarg)
 		goto out_mmput;
 	p.interest = p.arg.category_mask | p.arg.category_anyof_mask |
 		     p.arg.return_mask;
-	if (p.arg.vec_len) {
-		p.buf = kmalloc_array(min_t(unsigned long, PM_SCAN_BUF_REGIONS,
-					    p.arg.vec_len),
-				      sizeof(*p.buf), GFP_KERNEL);
-		if (!p.buf) {
-			ret = -ENOMEM;
-			goto out_mmput;
-		}
-		p.vec_out = (struct page_region __user *)(unsigned long)p.arg.vec;
-	}
+	ret = pm_scan_alloc(&p);
+	if (ret)
+		goto out_free;
 
 	/*
-	 * walk_end has to be written at the end: fail now, not after pages
-	 * were protected, if it cannot be.
+	 * walk_end is written with every walk's regions: fail now, not after
+	 * pages were protected, if it cannot be.
 	 */
 	if (fault_in_safe_writeable((char __user *)&ua->walk_end,
 				    sizeof(ua->walk_end))) {
@@ -2670,34 +2756,37 @@ static long do_pagemap_scan(struct mm_struct *mm, unsigned long uarg)
 		p.buf_cap = min_t(unsigned long, PM_SCAN_BUF_REGIONS,
 				  p.arg.vec_len);
 		ret = pm_scan_walk(mm, &p, start);
-		n = pm_scan_flush(&p);
-		if (n < 0) {
-			ret = n;
+		if (ret && ret != -ENOSPC)
 			break;
-		}
-		regions += n;
-
-		if (ret != -ENOSPC) {
-			/* Done: walk_end is the end, even after early stops */
-			if (!ret)
-				walk_end = p.arg.end;
+		walk_end = ret ? p.stop : p.arg.end;
+		ret = pm_scan_deliver(&p, walk_end, &ua->walk_end);
+		if (ret < 0)
 			break;
-		}
-		walk_end = p.stop;
+		regions += ret;
+		delivered = true;
+		/* Any stop but a full buffer is final: max_pages, a huge page */
 		ret = 0;
-		/* Any other stop is final: max_pages, or a huge page */
-		if (!p.paused || !p.arg.vec_len)
+		if (walk_end == p.arg.end || !p.paused || !p.arg.vec_len)
 			break;
 	}
-	if (ret >= 0)
-		ret = regions;
 
-	/* After an error, as upstream: the last stop, or the end */
-	if (put_user(walk_end, &ua->walk_end))
-		ret = -EFAULT;
-	if (ret < 0)
+	if (!ret) {
+		ret = regions;
+		if (!delivered && put_user(walk_end, &ua->walk_end))
+			ret = -EFAULT;
+	} else {
 		pm_scan_undo_wp(mm, &p);
+		/*
+		 * Regions copied out by earlier walks stand, with walk_end
+		 * where they end: better than failing and losing them.
+		 */
+		if (delivered)
+			ret = regions;
+		else if (put_user(walk_end, &ua->walk_end))
+			ret = -EFAULT;
+	}
 out_free:
+	kfree(p.wp_spans);
 	kfree(p.buf);
 out_mmput:
 	mmput(mm);
