@@ -3209,6 +3209,67 @@ TEST_F_TIMEOUT(pagemap, holes_filled_during_scan_are_reported, 120)
 	free(image);
 }
 
+#define UNDO_WRITTEN	600	/* isolated written pages: as many regions */
+#define UNDO_BATCH	512	/* regions the kernel copies out at once */
+
+/*
+ * A scan whose vec faults after the first batch of regions was copied out
+ * returns that batch, with walk_end where it ends, and unprotects exactly
+ * what the failed batch had protected: its written pages are reported
+ * again, and no page that was clean before the call (nor any of the first
+ * batch) comes back as written.
+ */
+TEST_F(pagemap, vec_fault_mid_call_undoes_only_its_batch)
+{
+	size_t len = 2 * UNDO_WRITTEN * page_size, vec_bytes, i;
+	size_t good = UNDO_BATCH * sizeof(struct page_region);
+	struct page_region *vec, *check;
+	__u64 base, walk_end;
+	struct mem m;
+	char *vmem;
+	long n;
+	int uffd;
+
+	ASSERT_EQ(0, mem_map(&m, MEM_ANON, len));
+	base = addr_of(m.addr);
+	uffd = uffd_open_wp_async();
+	ASSERT_LE(0, uffd);
+	ASSERT_EQ(0, track_writes(uffd, m.addr, len));
+	for (i = 0; i < UNDO_WRITTEN; i++)
+		write_page(m.addr + 2 * i * page_size);
+
+	/* vec[0, 512) is writable, the rest of it is PROT_NONE */
+	vec_bytes = (good + page_size - 1) / page_size * page_size + page_size;
+	ASSERT_EQ(0, good % page_size) TH_LOG("512 regions are not whole pages");
+	vmem = mmap(NULL, vec_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, vmem);
+	ASSERT_EQ(0, mprotect(vmem + good, vec_bytes - good, PROT_NONE));
+	vec = (struct page_region *)vmem;
+
+	n = pagemap_scan(self->fd, base, base + len, vec, UNDO_WRITTEN, &req_protect_written,
+			 &walk_end);
+	ASSERT_EQ(UNDO_BATCH, n) TH_LOG("returned %ld, errno %d", n, n < 0 ? errno : 0);
+	ASSERT_EQ(base + 2 * UNDO_BATCH * page_size, walk_end);
+	for (i = 0; i < UNDO_BATCH; i++) {
+		ASSERT_EQ(base + 2 * i * page_size, vec[i].start);
+		ASSERT_EQ(base + (2 * i + 1) * page_size, vec[i].end);
+	}
+
+	/* Exactly the written pages of the failed batch are written again */
+	check = calloc(UNDO_WRITTEN, sizeof(*check));
+	ASSERT_TRUE(!!check);
+	n = pagemap_scan(self->fd, base, base + len, check, UNDO_WRITTEN, &req_written, NULL);
+	ASSERT_EQ(UNDO_WRITTEN - UNDO_BATCH, n);
+	for (i = 0; i < (size_t)n; i++) {
+		ASSERT_EQ(base + 2 * (UNDO_BATCH + i) * page_size, check[i].start);
+		ASSERT_EQ(base + (2 * (UNDO_BATCH + i) + 1) * page_size, check[i].end);
+	}
+	free(check);
+	munmap(vmem, vec_bytes);
+	close(uffd);
+	mem_unmap(&m);
+}
+
 /* The ioctl on a pagemap of a process with no mm fails with ESRCH */
 static void check_no_mm_esrch(struct __test_metadata *_metadata, struct _test_data_pagemap *self,
 			      int fd)
