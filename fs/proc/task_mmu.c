@@ -2061,24 +2061,54 @@ static pte_t pm_scan_wp_swap_pte(pte_t pte)
 }
 
 /*
+ * A page pinned with FOLL_PIN (io_uring fixed buffers, vfio, RDMA) can be
+ * written through the pin, behind the page tables' back: protecting it
+ * would hide those writes from every later scan. Such a page is left
+ * writable instead, so that each scan reports it written again.
+ *
+ * Ask with the entry cleared or made invalid: GUP-fast rechecks the entry
+ * after taking its pin, so a pin that this check misses has not been taken
+ * yet, and it then backs off to the slow path, which waits for the page
+ * table lock and sees the protection (a write pin faults it away).
+ */
+static bool pm_scan_page_pinned(struct page *page)
+{
+	return page && page_maybe_dma_pinned(page);
+}
+
+/* A pinned page under a migration entry that is about to fail and revert */
+static bool pm_scan_swap_pinned(swp_entry_t entry)
+{
+	return is_pfn_swap_entry(entry) &&
+	       pm_scan_page_pinned(pfn_swap_entry_to_page(entry));
+}
+
+/*
  * The write-protect helpers keep the accessed and dirty bits: the old
  * entry is read and cleared atomically before the protected one is set.
- * The caller flushes the TLB before dropping the page table lock.
+ * They return whether they protected the entry; the caller then flushes
+ * the TLB before dropping the page table lock.
  */
-static void pm_scan_wp_pte(struct vm_area_struct *vma, unsigned long addr,
+static bool pm_scan_wp_pte(struct vm_area_struct *vma, unsigned long addr,
 			   pte_t *ptep, pte_t pte)
 {
 	if (pte_present(pte)) {
 		pte_t old = ptep_modify_prot_start(vma, addr, ptep);
+		bool pinned = pm_scan_page_pinned(vm_normal_page(vma, addr,
+								 old));
 
 		ptep_modify_prot_commit(vma, addr, ptep, old,
-					pte_mkuffd_wp(old));
-	} else if (is_swap_pte(pte)) {
-		set_pte_at(vma->vm_mm, addr, ptep, pm_scan_wp_swap_pte(pte));
-	} else {
-		set_pte_at(vma->vm_mm, addr, ptep,
-			   make_pte_marker(PTE_MARKER_UFFD_WP));
+					pinned ? old : pte_mkuffd_wp(old));
+		return !pinned;
 	}
+	if (is_swap_pte(pte)) {
+		if (pm_scan_swap_pinned(pte_to_swp_entry(pte)))
+			return false;
+		set_pte_at(vma->vm_mm, addr, ptep, pm_scan_wp_swap_pte(pte));
+		return true;
+	}
+	set_pte_at(vma->vm_mm, addr, ptep, make_pte_marker(PTE_MARKER_UFFD_WP));
+	return true;
 }
 
 /* Whether PM_SCAN_WP_MATCHING may write-protect pages of @vma */
@@ -2135,6 +2165,27 @@ static pmd_t pm_scan_wp_swap_pmd(pmd_t pmd)
 	return pmd_swp_mkuffd_wp(pmd);
 }
 
+/* Protect a written huge pmd; see pm_scan_wp_pte() */
+static bool pm_scan_wp_pmd(struct vm_area_struct *vma, unsigned long addr,
+			   pmd_t *pmd)
+{
+	pmd_t old = *pmd;
+
+	if (!pmd_present(old)) {
+		if (pm_scan_swap_pinned(pmd_to_swp_entry(old)))
+			return false;
+		set_pmd_at(vma->vm_mm, addr, pmd, pm_scan_wp_swap_pmd(old));
+		return true;
+	}
+	old = pmdp_invalidate_ad(vma, addr, pmd);
+	if (pm_scan_page_pinned(pmd_page(old))) {
+		set_pmd_at(vma->vm_mm, addr, pmd, old);
+		return false;
+	}
+	set_pmd_at(vma->vm_mm, addr, pmd, pmd_mkuffd_wp(old));
+	return true;
+}
+
 /*
  * Handle a huge pmd. Returns 1 if the caller must go on at pte level
  * (not a huge pmd, or split because only part of it is to be protected).
@@ -2180,16 +2231,7 @@ static int pm_scan_thp(pmd_t *pmd, unsigned long start, unsigned long end,
 		return pm_scan_pause(p, start);
 	}
 	ret = pm_scan_report(p, cats, start, &end);
-	if (protect && end != start) {
-		pmd_t old = *pmd;
-
-		if (pmd_present(old)) {
-			old = pmdp_invalidate_ad(vma, start, pmd);
-			set_pmd_at(vma->vm_mm, start, pmd, pmd_mkuffd_wp(old));
-		} else {
-			set_pmd_at(vma->vm_mm, start, pmd,
-				   pm_scan_wp_swap_pmd(old));
-		}
+	if (protect && end != start && pm_scan_wp_pmd(vma, start, pmd)) {
 		flush_tlb_range(vma, start, end);
 		pm_scan_note_wp(p, start, end);
 	}
@@ -2255,8 +2297,7 @@ static int pm_scan_pmd_entry(pmd_t *pmd, unsigned long start,
 				break;
 		}
 
-		if (protect) {
-			pm_scan_wp_pte(vma, addr, ptep, pte);
+		if (protect && pm_scan_wp_pte(vma, addr, ptep, pte)) {
 			pm_scan_note_wp(p, addr, next);
 			if (!flush_end)
 				flush_start = addr;
@@ -2291,20 +2332,28 @@ static int pm_scan_resched(void)
 
 #ifdef CONFIG_HUGETLB_PAGE
 /* Protect a written hugetlb entry; see pm_scan_wp_pte() */
-static void pm_scan_wp_hugetlb(struct vm_area_struct *vma, unsigned long addr,
+static bool pm_scan_wp_hugetlb(struct vm_area_struct *vma, unsigned long addr,
 			       pte_t *ptep, pte_t pte)
 {
+	bool pinned;
 	pte_t old;
 
 	if (is_hugetlb_entry_migration(pte)) {
+		if (pm_scan_swap_pinned(pte_to_swp_entry(pte)))
+			return false;
 		set_huge_pte_at(vma->vm_mm, addr, ptep,
 				pm_scan_wp_swap_pte(pte));
-	} else if (pte_present(pte)) {
-		old = huge_ptep_modify_prot_start(vma, addr, ptep);
-		huge_ptep_modify_prot_commit(vma, addr, ptep, old,
-					     huge_pte_mkuffd_wp(old));
+		return true;
 	}
 	/* hwpoison and markers: nothing to protect */
+	if (!pte_present(pte))
+		return false;
+
+	old = huge_ptep_modify_prot_start(vma, addr, ptep);
+	pinned = pm_scan_page_pinned(pte_page(old));
+	huge_ptep_modify_prot_commit(vma, addr, ptep, old,
+				     pinned ? old : huge_pte_mkuffd_wp(old));
+	return !pinned;
 }
 
 /*
@@ -2400,8 +2449,8 @@ static int pm_scan_hugetlb_entry(pte_t *ptep, unsigned long hmask,
 		goto out_unlock;
 	}
 	ret = pm_scan_report(p, cats, start, &end);
-	if (protect && end != start) {
-		pm_scan_wp_hugetlb(vma, start, ptep, pte);
+	if (protect && end != start &&
+	    pm_scan_wp_hugetlb(vma, start, ptep, pte)) {
 		flush_hugetlb_tlb_range(vma, start, end);
 		pm_scan_note_wp(p, start, end);
 	}
