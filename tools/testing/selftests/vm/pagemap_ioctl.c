@@ -3270,6 +3270,127 @@ TEST_F(pagemap, vec_fault_mid_call_undoes_only_its_batch)
 	mem_unmap(&m);
 }
 
+#ifndef PAGEMAP_IOCTL_NO_IO_URING
+/*
+ * Pages pinned by io_uring's fixed buffers (FOLL_PIN | FOLL_LONGTERM) are
+ * written by READ_FIXED through the pin, not through the page tables.
+ * PAGEMAP_SCAN must leave such pages unprotected, so that every scan
+ * reports them written; once unpinned, they are protected again.
+ */
+FIXTURE(pinned) {
+	struct mem mem;
+	int pagemap_fd;
+	int uffd;
+	int src;
+	size_t nr_pages;
+	struct page_region *vec;
+	struct io_uring ring;
+};
+
+FIXTURE_VARIANT(pinned) {
+	enum mem_type type;
+};
+
+FIXTURE_VARIANT_ADD(pinned, anon) { .type = MEM_ANON };
+FIXTURE_VARIANT_ADD(pinned, thp) { .type = MEM_THP };
+FIXTURE_VARIANT_ADD(pinned, shmem) { .type = MEM_SHMEM };
+FIXTURE_VARIANT_ADD(pinned, memfd) { .type = MEM_MEMFD };
+FIXTURE_VARIANT_ADD(pinned, hugetlb_private) { .type = MEM_HUGETLB_PRIVATE };
+FIXTURE_VARIANT_ADD(pinned, hugetlb_shared) { .type = MEM_HUGETLB_SHARED };
+FIXTURE_VARIANT_ADD(pinned, hugetlb_memfd) { .type = MEM_HUGETLB_MEMFD };
+
+FIXTURE_SETUP(pinned)
+{
+	size_t len = 2 * HPAGE_SIZE, i;
+
+	global_init();
+	self->uffd = -1;
+	ASSERT_EQ(0, mem_map(&self->mem, variant->type, len));
+	self->nr_pages = len / page_size;
+	for (i = 0; i < len; i += self->mem.unit)
+		write_page(self->mem.addr + i);
+	self->pagemap_fd = open_pagemap(0);
+	ASSERT_LE(0, self->pagemap_fd);
+	self->uffd = uffd_open_wp_async();
+	ASSERT_LE(0, self->uffd);
+	ASSERT_EQ(0, track_writes(self->uffd, self->mem.addr, len));
+	self->src = open_source_file();
+	ASSERT_LE(0, self->src);
+	self->vec = calloc(self->nr_pages, sizeof(*self->vec));
+	ASSERT_TRUE(!!self->vec);
+	ASSERT_EQ(0, io_uring_queue_init(8, &self->ring, 0));
+}
+
+FIXTURE_TEARDOWN(pinned)
+{
+	io_uring_queue_exit(&self->ring);
+	mem_unmap(&self->mem);
+	close(self->pagemap_fd);
+	if (self->uffd >= 0)
+		close(self->uffd);
+	close(self->src);
+	free(self->vec);
+}
+
+/* Pages reported written by a scan over all the memory, with @flags */
+static long pinned_written_pages(struct _test_data_pinned *self, __u64 flags)
+{
+	struct scan_req req = req_written;
+	long n, r, pages = 0;
+
+	req.flags = flags;
+	n = pagemap_scan(self->pagemap_fd, addr_of(self->mem.addr),
+			 addr_of(self->mem.addr) + self->nr_pages * page_size, self->vec,
+			 self->nr_pages, &req, NULL);
+	if (n < 0)
+		return n;
+	for (r = 0; r < n; r++)
+		pages += (self->vec[r].end - self->vec[r].start) / page_size;
+	return pages;
+}
+
+/* READ_FIXED one page of the source file into page @i, through the pin */
+static bool pinned_read_fixed(struct _test_data_pinned *self, size_t i)
+{
+	char *p = self->mem.addr + i * page_size;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&self->ring);
+	struct io_uring_cqe *cqe;
+	bool ok;
+
+	if (!sqe)
+		return false;
+	io_uring_prep_read_fixed(sqe, self->src, p, page_size, 0, 0);
+	if (io_uring_submit(&self->ring) != 1 || io_uring_wait_cqe(&self->ring, &cqe))
+		return false;
+	ok = cqe->res == (int)page_size;
+	io_uring_cqe_seen(&self->ring, cqe);
+	return ok && p[page_size - 1] == 0x5a;
+}
+
+TEST_F(pinned, writes_through_a_pin_are_reported)
+{
+	const __u64 wp = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
+	struct iovec iov = { .iov_base = self->mem.addr, .iov_len = self->mem.len };
+	size_t all = self->nr_pages;
+
+	ASSERT_EQ(0, pinned_written_pages(self, wp)) TH_LOG("protected memory reported written");
+	/* Pinning for write faults the protection away: all written */
+	ASSERT_EQ(0, io_uring_register_buffers(&self->ring, &iov, 1));
+	ASSERT_EQ(all, pinned_written_pages(self, wp));
+	/* That scan must have left the pinned pages writable */
+	ASSERT_EQ(all, pinned_written_pages(self, 0));
+	ASSERT_TRUE(pinned_read_fixed(self, 3));
+	ASSERT_TRUE(pinned_read_fixed(self, all - 1));
+	ASSERT_EQ(all, pinned_written_pages(self, wp)) TH_LOG("writes through the pin lost");
+	ASSERT_EQ(all, pinned_written_pages(self, wp));
+
+	/* Unpinned, the pages are protected again and stay clean */
+	ASSERT_EQ(0, io_uring_unregister_buffers(&self->ring));
+	ASSERT_EQ(all, pinned_written_pages(self, wp));
+	ASSERT_EQ(0, pinned_written_pages(self, wp));
+}
+#endif
+
 /* The ioctl on a pagemap of a process with no mm fails with ESRCH */
 static void check_no_mm_esrch(struct __test_metadata *_metadata, struct _test_data_pagemap *self,
 			      int fd)
