@@ -6682,6 +6682,7 @@ long hugetlb_change_protection(struct vm_area_struct *vma,
 	unsigned long last_addr_mask;
 	bool uffd_wp = cp_flags & MM_CP_UFFD_WP;
 	bool uffd_wp_resolve = cp_flags & MM_CP_UFFD_WP_RESOLVE;
+	bool keep_pinned = uffd_wp && userfaultfd_wp_async(vma);
 	struct mmu_gather tlb;
 
 	/*
@@ -6768,15 +6769,24 @@ long hugetlb_change_protection(struct vm_area_struct *vma,
 			unsigned int shift = huge_page_shift(hstate_vma(vma));
 
 			old_pte = huge_ptep_modify_prot_start(vma, address, ptep);
-			pte = huge_pte_modify(old_pte, newprot);
-			pte = arch_make_huge_pte(pte, shift, vma->vm_flags);
-			if (uffd_wp)
-				pte = huge_pte_mkuffd_wp(huge_pte_wrprotect(pte));
-			else if (uffd_wp_resolve)
-				pte = huge_pte_clear_uffd_wp(pte);
-			huge_ptep_modify_prot_commit(vma, address, ptep, old_pte, pte);
-			pages++;
-			tlb_remove_huge_tlb_entry(h, &tlb, ptep, address);
+			if (keep_pinned &&
+			    uffd_wp_async_keep_writable(pte_page(old_pte))) {
+				/* Left as it was: nothing to flush */
+				huge_ptep_modify_prot_commit(vma, address, ptep,
+							     old_pte, old_pte);
+			} else {
+				pte = huge_pte_modify(old_pte, newprot);
+				pte = arch_make_huge_pte(pte, shift,
+							 vma->vm_flags);
+				if (uffd_wp)
+					pte = huge_pte_mkuffd_wp(huge_pte_wrprotect(pte));
+				else if (uffd_wp_resolve)
+					pte = huge_pte_clear_uffd_wp(pte);
+				huge_ptep_modify_prot_commit(vma, address, ptep,
+							     old_pte, pte);
+				pages++;
+				tlb_remove_huge_tlb_entry(h, &tlb, ptep, address);
+			}
 		} else {
 			/* None pte */
 			if (unlikely(uffd_wp))

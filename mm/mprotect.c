@@ -72,6 +72,13 @@ static inline bool can_change_pte_writable(struct vm_area_struct *vma,
 	return true;
 }
 
+/* Async uffd-wp leaves a page pinned for DMA writable, see userfaultfd_k.h */
+static bool uffd_wp_keep_pinned_pte(struct vm_area_struct *vma,
+				    unsigned long addr, pte_t pte)
+{
+	return uffd_wp_async_keep_writable(vm_normal_page(vma, addr, pte));
+}
+
 static long change_pte_range(struct mmu_gather *tlb,
 		struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr,
 		unsigned long end, pgprot_t newprot, unsigned long cp_flags)
@@ -83,6 +90,7 @@ static long change_pte_range(struct mmu_gather *tlb,
 	bool prot_numa = cp_flags & MM_CP_PROT_NUMA;
 	bool uffd_wp = cp_flags & MM_CP_UFFD_WP;
 	bool uffd_wp_resolve = cp_flags & MM_CP_UFFD_WP_RESOLVE;
+	bool keep_pinned = uffd_wp && userfaultfd_wp_async(vma);
 
 	tlb_change_page_size(tlb, PAGE_SIZE);
 
@@ -168,6 +176,11 @@ static long change_pte_range(struct mmu_gather *tlb,
 			}
 
 			oldpte = ptep_modify_prot_start(vma, addr, pte);
+			if (keep_pinned && uffd_wp_keep_pinned_pte(vma, addr, oldpte)) {
+				ptep_modify_prot_commit(vma, addr, pte, oldpte,
+							oldpte);
+				continue;
+			}
 			ptent = pte_modify(oldpte, newprot);
 			if (preserve_write)
 				ptent = pte_mk_savedwrite(ptent);

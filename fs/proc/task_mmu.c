@@ -2061,26 +2061,13 @@ static pte_t pm_scan_wp_swap_pte(pte_t pte)
 }
 
 /*
- * A page pinned with FOLL_PIN (io_uring fixed buffers, vfio, RDMA) can be
- * written through the pin, behind the page tables' back: protecting it
- * would hide those writes from every later scan. Such a page is left
- * writable instead, so that each scan reports it written again.
- *
- * Ask with the entry cleared or made invalid: GUP-fast rechecks the entry
- * after taking its pin, so a pin that this check misses has not been taken
- * yet, and it then backs off to the slow path, which waits for the page
- * table lock and sees the protection (a write pin faults it away).
+ * Pages pinned for DMA are left writable, see uffd_wp_async_keep_writable();
+ * one under a migration entry is there only until the migration fails.
  */
-static bool pm_scan_page_pinned(struct page *page)
-{
-	return page && page_maybe_dma_pinned(page);
-}
-
-/* A pinned page under a migration entry that is about to fail and revert */
 static bool pm_scan_swap_pinned(swp_entry_t entry)
 {
 	return is_pfn_swap_entry(entry) &&
-	       pm_scan_page_pinned(pfn_swap_entry_to_page(entry));
+	       uffd_wp_async_keep_writable(pfn_swap_entry_to_page(entry));
 }
 
 /*
@@ -2094,8 +2081,8 @@ static bool pm_scan_wp_pte(struct vm_area_struct *vma, unsigned long addr,
 {
 	if (pte_present(pte)) {
 		pte_t old = ptep_modify_prot_start(vma, addr, ptep);
-		bool pinned = pm_scan_page_pinned(vm_normal_page(vma, addr,
-								 old));
+		struct page *page = vm_normal_page(vma, addr, old);
+		bool pinned = uffd_wp_async_keep_writable(page);
 
 		ptep_modify_prot_commit(vma, addr, ptep, old,
 					pinned ? old : pte_mkuffd_wp(old));
@@ -2178,7 +2165,7 @@ static bool pm_scan_wp_pmd(struct vm_area_struct *vma, unsigned long addr,
 		return true;
 	}
 	old = pmdp_invalidate_ad(vma, addr, pmd);
-	if (pm_scan_page_pinned(pmd_page(old))) {
+	if (uffd_wp_async_keep_writable(pmd_page(old))) {
 		set_pmd_at(vma->vm_mm, addr, pmd, old);
 		return false;
 	}
@@ -2350,7 +2337,7 @@ static bool pm_scan_wp_hugetlb(struct vm_area_struct *vma, unsigned long addr,
 		return false;
 
 	old = huge_ptep_modify_prot_start(vma, addr, ptep);
-	pinned = pm_scan_page_pinned(pte_page(old));
+	pinned = uffd_wp_async_keep_writable(pte_page(old));
 	huge_ptep_modify_prot_commit(vma, addr, ptep, old,
 				     pinned ? old : huge_pte_mkuffd_wp(old));
 	return !pinned;

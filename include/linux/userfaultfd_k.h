@@ -182,6 +182,20 @@ bool userfaultfd_wp_unpopulated(struct vm_area_struct *vma);
 bool userfaultfd_wp_async(struct vm_area_struct *vma);
 
 /*
+ * Whether async write-protection must leave @page writable: a page that may
+ * be pinned for DMA (FOLL_PIN: io_uring fixed buffers, vfio, RDMA) is
+ * written through the pin, behind the page tables' back, so protecting it
+ * would hide those writes from write tracking. Left writable, it reads as
+ * written until it is unpinned. Ask with the entry cleared: GUP-fast takes
+ * its pin before it rechecks the entry, so a pin missed here is backed out
+ * and retried through the page table lock, on the protected entry.
+ */
+static inline bool uffd_wp_async_keep_writable(struct page *page)
+{
+	return page && page_maybe_dma_pinned(page);
+}
+
+/*
  * Whether write-protecting @vma leaves uffd-wp markers in entries that map
  * nothing. File-backed memory always needs them: a page can sit in the page
  * cache with no entry mapping it. Anonymous memory needs them only to track
