@@ -3389,6 +3389,23 @@ TEST_F(pinned, writes_through_a_pin_are_reported)
 	ASSERT_EQ(all, pinned_written_pages(self, wp));
 	ASSERT_EQ(0, pinned_written_pages(self, wp));
 }
+
+/* The same holds for UFFDIO_WRITEPROTECT of async uffd-wp memory */
+TEST_F(pinned, writeprotect_leaves_pinned_pages_writable)
+{
+	struct iovec iov = { .iov_base = self->mem.addr, .iov_len = self->mem.len };
+	size_t all = self->nr_pages;
+
+	ASSERT_EQ(0, io_uring_register_buffers(&self->ring, &iov, 1));
+	ASSERT_EQ(0, uffd_write_protect(self->uffd, self->mem.addr, self->mem.len));
+	ASSERT_EQ(all, pinned_written_pages(self, 0)) TH_LOG("pinned pages were protected");
+	ASSERT_TRUE(pinned_read_fixed(self, 1));
+	ASSERT_EQ(all, pinned_written_pages(self, 0));
+
+	ASSERT_EQ(0, io_uring_unregister_buffers(&self->ring));
+	ASSERT_EQ(0, uffd_write_protect(self->uffd, self->mem.addr, self->mem.len));
+	ASSERT_EQ(0, pinned_written_pages(self, 0));
+}
 #endif
 
 /* The ioctl on a pagemap of a process with no mm fails with ESRCH */
