@@ -2962,6 +2962,7 @@ TEST_F(pagemap, swapped_pages_write_tracking)
 /* Long walks, holes filled during a scan, undo, pinned pages              */
 /* ---------------------------------------------------------------------- */
 
+#ifdef __LP64__
 /* Whether child @pid is still running, without reaping it */
 static bool child_alive(pid_t pid)
 {
@@ -2978,6 +2979,7 @@ static double now_seconds(void)
 	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+/* Far more address space than a 32-bit process has */
 #define SPARSE_LEN	(64UL << 40)
 
 /*
@@ -3098,6 +3100,7 @@ TEST(sparse_hugetlb_wp_scan_is_killable)
 	ASSERT_GT(5.0, waited) TH_LOG("the killed scan went on for %.1f s", waited);
 	munmap(p, SPARSE_LEN);
 }
+#endif /* __LP64__ */
 
 #define HOLE_PAGES	(32 * HPAGE_SIZE / 4096)
 #define HOLE_ROUNDS	200
@@ -3242,7 +3245,7 @@ TEST_F(pagemap, vec_fault_mid_call_undoes_only_its_batch)
 	vec_bytes = (good + page_size - 1) / page_size * page_size + page_size;
 	ASSERT_EQ(0, good % page_size) TH_LOG("512 regions are not whole pages");
 	vmem = mmap(NULL, vec_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, vmem);
+	ASSERT_TRUE(vmem != MAP_FAILED);
 	ASSERT_EQ(0, mprotect(vmem + good, vec_bytes - good, PROT_NONE));
 	vec = (struct page_region *)vmem;
 
