@@ -2980,7 +2980,7 @@ static double now_seconds(void)
 }
 
 /* Far more address space than a 32-bit process has */
-#define SPARSE_LEN	(64UL << 40)
+#define SPARSE_LEN	(16UL << 40)
 
 /*
  * Fork a child that scans the SPARSE_LEN of hugetlb address space at @p
@@ -3048,7 +3048,7 @@ static char *map_sparse_hugetlb(void)
 
 /*
  * A hugetlb VMA is walked one huge page at a time, mapped or not. Scanning
- * 64 TiB of sparse MAP_NORESERVE hugetlb memory is 32 million callbacks: it
+ * 16 TiB of sparse MAP_NORESERVE hugetlb memory is 8 million callbacks: it
  * must yield the CPU and give way to SIGKILL. Timed against a whole scan on
  * this machine: a child killed a quarter into its scan must be gone within
  * another quarter, not finish it.
@@ -3062,7 +3062,7 @@ TEST(sparse_hugetlb_scan_is_killable)
 
 	global_init();
 	p = map_sparse_hugetlb();
-	ASSERT_TRUE(!!p) TH_LOG("64 TiB of hugetlb address space: %s", strerror(errno));
+	ASSERT_TRUE(!!p) TH_LOG("16 TiB of hugetlb address space: %s", strerror(errno));
 	t0 = now_seconds();
 	pid = start_sparse_scan(p, false);
 	ASSERT_LT(0, pid);
@@ -3092,7 +3092,7 @@ TEST(sparse_hugetlb_wp_scan_is_killable)
 
 	global_init();
 	p = map_sparse_hugetlb();
-	ASSERT_TRUE(!!p) TH_LOG("64 TiB of hugetlb address space: %s", strerror(errno));
+	ASSERT_TRUE(!!p) TH_LOG("16 TiB of hugetlb address space: %s", strerror(errno));
 	pid = start_sparse_scan(p, true);
 	ASSERT_LT(0, pid);
 	waited = kill_latency(pid, 0.5);
