@@ -1916,6 +1916,12 @@ int change_huge_pmd(struct mmu_gather *tlb, struct vm_area_struct *vma,
 	 * dirty/young flags set by hardware.
 	 */
 	oldpmd = pmdp_invalidate_ad(vma, addr, pmd);
+	/* Pinned for DMA: see uffd_wp_async_keep_writable() */
+	if (uffd_wp && userfaultfd_wp_async(vma) &&
+	    uffd_wp_async_keep_writable(pmd_page(oldpmd))) {
+		set_pmd_at(mm, addr, pmd, oldpmd);
+		goto unlock;
+	}
 
 	entry = pmd_modify(oldpmd, newprot);
 	if (preserve_write)
