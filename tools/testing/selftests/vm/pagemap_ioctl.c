@@ -3409,6 +3409,33 @@ TEST_F(pinned, writeprotect_leaves_pinned_pages_writable)
 	ASSERT_EQ(0, uffd_write_protect(self->uffd, self->mem.addr, self->mem.len));
 	ASSERT_EQ(0, pinned_written_pages(self, 0));
 }
+
+/*
+ * Pinned while unprotected, so that no write fault splits a THP: a huge
+ * pmd that is pinned stays writable under UFFDIO_WRITEPROTECT and
+ * WP_MATCHING alike.
+ */
+TEST_F(pinned, pinned_huge_pmd_stays_writable)
+{
+	struct uffdio_writeprotect unprotect = {
+		.range = { .start = addr_of(self->mem.addr), .len = self->mem.len },
+	};
+	struct iovec iov = { .iov_base = self->mem.addr, .iov_len = self->mem.len };
+	const __u64 wp = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
+	size_t all = self->nr_pages;
+
+	ASSERT_EQ(0, ioctl(self->uffd, UFFDIO_WRITEPROTECT, &unprotect));
+	ASSERT_EQ(0, io_uring_register_buffers(&self->ring, &iov, 1));
+	if (variant->type == MEM_THP)
+		ASSERT_TRUE(thps_mapped(self->mem.addr, 2)) TH_LOG("the THPs were split");
+	ASSERT_EQ(0, uffd_write_protect(self->uffd, self->mem.addr, self->mem.len));
+	ASSERT_EQ(all, pinned_written_pages(self, 0)) TH_LOG("pinned pages were protected");
+	ASSERT_EQ(all, pinned_written_pages(self, wp));
+	ASSERT_TRUE(pinned_read_fixed(self, 7));
+	ASSERT_EQ(all, pinned_written_pages(self, wp)) TH_LOG("writes through the pin lost");
+	if (variant->type == MEM_THP)
+		ASSERT_TRUE(thps_mapped(self->mem.addr, 2)) TH_LOG("the THPs were split");
+}
 #endif
 
 /* The ioctl on a pagemap of a process with no mm fails with ESRCH */
