@@ -834,6 +834,9 @@ static int __mem_open(struct inode *inode, struct file *file, unsigned int mode)
 {
 	struct mm_struct *mm = proc_mem_open(inode, mode);
 
+	/* A kernel thread or an exited task has no memory to open */
+	if (!mm)
+		return -ESRCH;
 	if (IS_ERR(mm))
 		return PTR_ERR(mm);
 

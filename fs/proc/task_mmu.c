@@ -1027,6 +1027,9 @@ static int smaps_rollup_open(struct inode *inode, struct file *file)
 
 	priv->inode = inode;
 	priv->mm = proc_mem_open(inode, PTRACE_MODE_READ);
+	/* A kernel thread or an exited task has no mappings to sum up */
+	if (!priv->mm)
+		priv->mm = ERR_PTR(-ESRCH);
 	if (IS_ERR(priv->mm)) {
 		ret = PTR_ERR(priv->mm);
 
@@ -1745,6 +1748,9 @@ static int pagemap_open(struct inode *inode, struct file *file)
 	struct mm_struct *mm;
 
 	mm = proc_mem_open(inode, PTRACE_MODE_READ);
+	/* A kernel thread or an exited task has no page tables to read */
+	if (!mm)
+		return -ESRCH;
 	if (IS_ERR(mm))
 		return PTR_ERR(mm);
 	file->private_data = mm;
