@@ -144,26 +144,41 @@ static inline bool userfaultfd_armed(struct vm_area_struct *vma)
 }
 
 /*
+ * Mappings that drivers and the kernel set up and manage themselves
+ * (VM_IO, VM_DONTEXPAND, VM_PFNMAP, VM_MIXEDMAP): their ptes are not
+ * ordinary memory and their fault handlers, if any, know nothing of
+ * userfaults or uffd-wp markers. hugetlbfs VMAs are VM_DONTEXPAND too,
+ * but fully supported.
+ */
+static inline bool vma_is_uffd_special(struct vm_area_struct *vma)
+{
+	return (vma->vm_flags & VM_SPECIAL) && !is_vm_hugetlb_page(vma);
+}
+
+/*
  * Whether @vma can be registered with the modes in @vm_flags. @wp_async:
- * the context resolves write-protect faults itself, which works on any
- * memory the kernel can map, so WP-only registration is then not limited
- * to anonymous, shmem and hugetlbfs memory.
+ * the context resolves write-protect faults itself, so WP-only
+ * registration is then not limited to anonymous, shmem and hugetlbfs
+ * memory: any VMA with an ordinary fault path will do.
  */
 static inline bool vma_can_userfault(struct vm_area_struct *vma,
 				     unsigned long vm_flags, bool wp_async)
 {
+	if (vma_is_uffd_special(vma))
+		return false;
+
 	vm_flags &= __VM_UFFD_FLAGS;
 
 	if ((vm_flags & VM_UFFD_MINOR) &&
 	    (!is_vm_hugetlb_page(vma) && !vma_is_shmem(vma)))
 		return false;
 	/*
-	 * Not on PFN or DAX mappings: a fault handler that only fills
-	 * empty ptes would never replace a uffd-wp marker.
+	 * Not on DAX, unlike upstream: the dax fault handler only fills
+	 * empty ptes (insert_pfn()) and would never replace a uffd-wp
+	 * marker, so a process touching one would fault forever.
 	 */
 	if (wp_async && vm_flags == VM_UFFD_WP)
-		return !(vma->vm_flags & (VM_PFNMAP | VM_MIXEDMAP)) &&
-		       !vma_is_dax(vma);
+		return !vma_is_dax(vma);
 #ifndef CONFIG_PTE_MARKER_UFFD_WP
 	/*
 	 * If user requested uffd-wp but not enabled pte markers for

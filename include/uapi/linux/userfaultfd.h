@@ -218,8 +218,10 @@ struct uffdio_api {
 	 * which pages were written from the pagemap (PAGEMAP_SCAN ioctl or
 	 * the PM_UFFD_WP bit of /proc/pid/pagemap). Requesting it implies
 	 * UFFD_FEATURE_WP_UNPOPULATED. A range registered in WP mode only
-	 * may then be any kind of memory, not just anonymous, shmem and
-	 * hugetlbfs.
+	 * may then also map a regular file, not just anonymous, shmem and
+	 * hugetlbfs memory. Mappings set up by drivers or by the kernel
+	 * itself (device memory, io_uring, AIO and perf rings, the vDSO)
+	 * and DAX mappings are still refused, in every mode.
 	 */
 #define UFFD_FEATURE_PAGEFAULT_FLAG_WP		(1<<0)
 #define UFFD_FEATURE_EVENT_FORK			(1<<1)
