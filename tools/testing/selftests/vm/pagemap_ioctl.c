@@ -9,10 +9,8 @@
  * the documented rules to the categories each page is known to have.
  *
  * Environment:
- *   PMS_GUEST=1   set in the test guest. Tests that need swap, and tests that
- *                 scan the pagemap of a kernel thread or of a zombie (which
- *                 crashes kernels without the fix), fail without it with
- *                 "needs the guest".
+ *   PMS_GUEST=1   set in the test guest. Tests that need swap fail without it
+ *                 with "needs the guest".
  *   PMS_EXT2_DIR  directory for the regular files (default /var/tmp).
  *
  * Build with -DPAGEMAP_IOCTL_NO_IO_URING where liburing is missing (the
@@ -3438,48 +3436,163 @@ TEST_F(pinned, pinned_huge_pmd_stays_writable)
 }
 #endif
 
-/* The ioctl on a pagemap of a process with no mm fails with ESRCH */
-static void check_no_mm_esrch(struct __test_metadata *_metadata, struct _test_data_pagemap *self,
-			      int fd)
-{
-	struct pm_scan_arg arg;
+/*
+ * /proc/<pid> files of a task without an mm, a kernel thread or a zombie:
+ * the files that need the mm refuse open() with ESRCH, the seq_file lists
+ * of mappings open and read as empty (upstream since "proc: fix the issue
+ * of proc_mem_open returning NULL").
+ */
+#define PF_KTHREAD		0x00200000
 
+struct no_mm_file {
+	const char *name;
+	int open_errno;		/* 0: open() succeeds and read() returns 0 */
+};
+
+static const struct no_mm_file no_mm_files[] = {
+	{ "pagemap", ESRCH },
+	{ "mem", ESRCH },
+	{ "environ", ESRCH },
+	{ "auxv", ESRCH },
+	{ "smaps_rollup", ESRCH },
+	{ "maps", 0 },
+	{ "smaps", 0 },
+	{ "numa_maps", 0 },
+};
+
+/* The flags field of /proc/<pid>/stat, the 7th after the command name */
+static bool task_flags(pid_t pid, unsigned long *flags)
+{
+	char path[64], buf[1024], *p, *end;
+	ssize_t n;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	for (i = 0; p && i < 7; i++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return false;
+	*flags = strtoul(p, &end, 10);
+	return end != p;
+}
+
+/* Whether @f of @pid behaves as upstream's on a task with no mm */
+static bool no_mm_file_ok(struct __test_metadata *_metadata, pid_t pid,
+			  const struct no_mm_file *f)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+	int fd, e;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, f->name);
+	fd = open(path, O_RDONLY);
+	e = errno;
 	if (fd < 0) {
-		ASSERT_EQ(ESRCH, errno);
+		if (e == f->open_errno)
+			return true;
+		TH_LOG("%s: open() failed with %s, expected %s", path, strerror(e),
+		       f->open_errno ? strerror(f->open_errno) : "success");
+		return false;
+	}
+	/* Read it only: PAGEMAP_SCAN on a NULL mm oopses some kernels */
+	n = read(fd, buf, sizeof(buf));
+	e = errno;
+	close(fd);
+	if (f->open_errno) {
+		TH_LOG("%s: open() succeeded (read() %zd, %s), expected %s", path, n,
+		       n < 0 ? strerror(e) : "no error", strerror(f->open_errno));
+		return false;
+	}
+	if (n == 0)
+		return true;
+	TH_LOG("%s: read() returned %zd (%s), expected 0", path, n,
+	       n < 0 ? strerror(e) : "data");
+	return false;
+}
+
+FIXTURE(no_mm) {
+	pid_t pid;
+	bool zombie;
+};
+
+FIXTURE_VARIANT(no_mm) {
+	bool zombie;
+};
+
+/* kthreadd, pid 2 */
+FIXTURE_VARIANT_ADD(no_mm, kernel_thread) {
+	.zombie = false,
+};
+
+/* A child that exited and has not been reaped */
+FIXTURE_VARIANT_ADD(no_mm, zombie) {
+	.zombie = true,
+};
+
+FIXTURE_SETUP(no_mm)
+{
+	unsigned long flags;
+	siginfo_t info;
+
+	self->zombie = false;
+	if (!variant->zombie) {
+		self->pid = 2;
+		ASSERT_TRUE(task_flags(self->pid, &flags));
+		ASSERT_TRUE(flags & PF_KTHREAD) TH_LOG("pid 2 is not a kernel thread");
 		return;
 	}
-	valid_arg(self, &arg);
-	EXPECT_TRUE(scan_fails(_metadata, fd, &arg, ESRCH, "no mm"));
-	arg.flags = PM_SCAN_WP_MATCHING;
-	EXPECT_TRUE(scan_fails(_metadata, fd, &arg, ESRCH, "no mm, WP_MATCHING"));
-	close(fd);
-}
-
-/* Deliberate difference (c): a kernel thread (kthreadd) has no mm */
-TEST_F(pagemap, kernel_thread_pagemap_esrch)
-{
-	ASSERT_TRUE(in_guest()) TH_LOG("needs the guest");
-	check_no_mm_esrch(_metadata, self, open_pagemap(2));
-}
-
-/* Deliberate difference (c): a zombie, its pagemap opened once it died */
-TEST_F(pagemap, zombie_pagemap_esrch)
-{
-	siginfo_t info;
-	pid_t pid;
-
-	ASSERT_TRUE(in_guest()) TH_LOG("needs the guest");
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (!pid)
+	self->pid = fork();
+	ASSERT_LE(0, self->pid);
+	if (!self->pid)
 		_exit(0);
-	ASSERT_EQ(0, waitid(P_PID, pid, &info, WEXITED | WNOWAIT));
-	check_no_mm_esrch(_metadata, self, open_pagemap(pid));
-	ASSERT_EQ(pid, waitpid(pid, NULL, 0));
+	self->zombie = true;
+	ASSERT_EQ(0, waitid(P_PID, self->pid, &info, WEXITED | WNOWAIT));
+	ASSERT_EQ(self->pid, info.si_pid);
 }
 
-/* Deliberate difference (c): a zombie, its pagemap opened while it lived */
-TEST_F(pagemap, zombie_pagemap_opened_before_exit_esrch)
+FIXTURE_TEARDOWN(no_mm)
+{
+	if (self->zombie)
+		waitpid(self->pid, NULL, 0);
+}
+
+TEST_F(no_mm, proc_files_as_upstream)
+{
+	size_t i;
+	int bad = 0;
+
+	for (i = 0; i < ARRAY_SIZE(no_mm_files); i++)
+		bad += !no_mm_file_ok(_metadata, self->pid, &no_mm_files[i]);
+	EXPECT_EQ(0, bad);
+}
+
+/* PAGEMAP_SCAN fails with ESRCH (and read() is at EOF) on a pagemap of a gone mm */
+static void check_mm_gone(struct __test_metadata *_metadata, struct _test_data_pagemap *self,
+			  int fd, const char *when)
+{
+	struct pm_scan_arg arg;
+	__u64 ent;
+
+	valid_arg(self, &arg);
+	EXPECT_TRUE(scan_fails(_metadata, fd, &arg, ESRCH, when));
+	valid_arg(self, &arg);
+	arg.flags = PM_SCAN_WP_MATCHING;
+	arg.category_mask = PAGE_IS_WRITTEN;
+	EXPECT_TRUE(scan_fails(_metadata, fd, &arg, ESRCH, when));
+	EXPECT_EQ(0, pread(fd, &ent, sizeof(ent), 0)) TH_LOG("%s: read()", when);
+}
+
+/* A pagemap opened while its task lived, used once the task's mm is gone */
+TEST_F(pagemap, scan_esrch_once_target_mm_gone)
 {
 	int to_child[2];
 	siginfo_t info;
@@ -3487,7 +3600,6 @@ TEST_F(pagemap, zombie_pagemap_opened_before_exit_esrch)
 	int fd;
 	pid_t pid;
 
-	ASSERT_TRUE(in_guest()) TH_LOG("needs the guest");
 	ASSERT_EQ(0, pipe(to_child));
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -3500,8 +3612,10 @@ TEST_F(pagemap, zombie_pagemap_opened_before_exit_esrch)
 	ASSERT_LE(0, fd);
 	close(to_child[1]);
 	ASSERT_EQ(0, waitid(P_PID, pid, &info, WEXITED | WNOWAIT));
-	check_no_mm_esrch(_metadata, self, fd);
+	check_mm_gone(_metadata, self, fd, "zombie");
 	ASSERT_EQ(pid, waitpid(pid, NULL, 0));
+	check_mm_gone(_metadata, self, fd, "reaped");
+	close(fd);
 }
 
 TEST_HARNESS_MAIN
