@@ -31,12 +31,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/auxv.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
+#include <linux/aio_abi.h>
 #include <linux/magic.h>
+#include <linux/perf_event.h>
 #include <linux/types.h>
 #include <linux/userfaultfd.h>
 
@@ -1524,6 +1527,292 @@ TEST_F_TIMEOUT(wp_enomem, pgtable_alloc_failure, 120)
 	for (p = addr; p < addr + ENOMEM_AREA; p += SZ_2M)
 		EXPECT_TRUE(page_wp(_metadata, self->pagemap_fd, p));
 	EXPECT_EQ(0, wp_range(uffd, addr, ENOMEM_AREA, 0));
+}
+
+/*
+ * Special mappings: a VMA with VM_IO, VM_DONTEXPAND, VM_PFNMAP or VM_MIXEDMAP
+ * that is not hugetlbfs is refused with EINVAL in every registration mode,
+ * the asynchronous WP-only one included, as upstream does.  (The VM_PFNMAP
+ * and VM_MIXEDMAP mappings a test can make, /dev/mem and io_uring rings,
+ * were refused in every mode before and are not tested here.)
+ */
+struct reg_mode {
+	const char *name;
+	__u64 features;
+	__u64 mode;
+};
+
+static const struct reg_mode special_reg_modes[] = {
+	{ "MISSING", 0, UFFDIO_REGISTER_MODE_MISSING },
+	{ "WP", UFFD_FEATURE_WP_HUGETLBFS_SHMEM, UFFDIO_REGISTER_MODE_WP },
+	{ "MINOR", 0, UFFDIO_REGISTER_MODE_MINOR },
+	{ "MISSING|WP", UFFD_FEATURE_WP_HUGETLBFS_SHMEM,
+	  UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP },
+	{ "async WP", ASYNC_FEATURES, UFFDIO_REGISTER_MODE_WP },
+	{ "async MISSING|WP", ASYNC_FEATURES,
+	  UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP },
+};
+
+enum special_kind {
+	SPECIAL_AIO_RING,	/* io_setup() ring: VM_DONTEXPAND */
+	SPECIAL_PERF_RING,	/* perf ring buffer: VM_DONTEXPAND */
+	SPECIAL_VDSO,		/* a special mapping: VM_DONTEXPAND */
+	SPECIAL_UPROBES_XOL,	/* [uprobes] out-of-line slots: VM_IO */
+};
+
+/*
+ * Bounds and VmFlags (space separated, a space at both ends) of the VMA that
+ * holds @addr
+ */
+static bool vma_flags(const void *addr, void **start, size_t *len, char *flags, size_t size)
+{
+	unsigned long a = (uintptr_t)addr, lo, hi;
+	bool in_vma = false, found = false;
+	char line[512];
+	FILE *f;
+
+	f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			in_vma = lo <= a && a < hi;
+			if (in_vma) {
+				*start = (void *)lo;
+				*len = hi - lo;
+			}
+			continue;
+		}
+		if (in_vma && !strncmp(line, "VmFlags:", 8)) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(flags, size, "%s ", line + 8);
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static bool has_vmflag(const char *flags, const char *flag)
+{
+	char word[8];
+
+	snprintf(word, sizeof(word), " %s ", flag);
+	return strstr(flags, word);
+}
+
+/* The start of the VMA named @name in /proc/self/maps, e.g. "[uprobes]" */
+static void *find_named_vma(const char *name)
+{
+	unsigned long lo;
+	char line[512];
+	void *addr = NULL;
+	FILE *f;
+
+	f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return NULL;
+	while (!addr && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "%lx-", &lo) == 1 && strlen(line) > strlen(name) &&
+		    !strcmp(line + strlen(line) - strlen(name), name))
+			addr = (void *)lo;
+	}
+	fclose(f);
+	return addr;
+}
+
+/* Offset in its file of the code at @addr, from /proc/self/maps */
+static bool file_offset_of(const void *addr, unsigned long *off)
+{
+	unsigned long a = (uintptr_t)addr, lo, hi, pgoff;
+	char line[512];
+	bool found = false;
+	FILE *f;
+
+	f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx %*s %lx", &lo, &hi, &pgoff) == 3 && lo <= a && a < hi) {
+			*off = a - lo + pgoff;
+			found = true;
+		}
+	fclose(f);
+	return found;
+}
+
+/*
+ * A function to put a uprobe on: a plain move, which the kernel steps out of
+ * line, in the [uprobes] area it maps on the first hit.
+ */
+int uffd_wp_probed(int x);
+asm(".pushsection .text\n"
+	".globl uffd_wp_probed\n"
+	".type uffd_wp_probed, @function\n"
+	"uffd_wp_probed:\n"
+	"	movl %edi, %eax\n"
+	"	ret\n"
+	".size uffd_wp_probed, . - uffd_wp_probed\n"
+	".popsection\n");
+
+static int read_int_file(const char *path, int *val)
+{
+	FILE *f = fopen(path, "r");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fscanf(f, "%d", val) == 1;
+	fclose(f);
+	return ok ? 0 : -1;
+}
+
+FIXTURE(special) {
+	void *addr;		/* the start of what is registered */
+	size_t len;
+	void *map;		/* what the test mapped itself, or NULL */
+	size_t map_len;
+	int fd;
+	aio_context_t aio;
+};
+
+FIXTURE_VARIANT(special) {
+	enum special_kind kind;
+	const char *flags[3];	/* VmFlags mnemonics the VMA must show */
+};
+
+FIXTURE_VARIANT_ADD(special, aio_ring) {
+	.kind = SPECIAL_AIO_RING,
+	.flags = { "de" },
+};
+
+FIXTURE_VARIANT_ADD(special, perf_ring) {
+	.kind = SPECIAL_PERF_RING,
+	.flags = { "de" },
+};
+
+FIXTURE_VARIANT_ADD(special, vdso) {
+	.kind = SPECIAL_VDSO,
+	.flags = { "de" },
+};
+
+FIXTURE_VARIANT_ADD(special, uprobes_xol) {
+	.kind = SPECIAL_UPROBES_XOL,
+	.flags = { "io" },
+};
+
+static void special_aio(struct __test_metadata *_metadata, struct _test_data_special *self)
+{
+	ASSERT_EQ(0, syscall(__NR_io_setup, 1, &self->aio))
+		TH_LOG("io_setup(): %s", strerror(errno));
+	/* The context id is the address of the ring */
+	self->addr = (void *)(uintptr_t)self->aio;
+}
+
+static void special_perf(struct __test_metadata *_metadata, struct _test_data_special *self)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_DUMMY,
+	};
+
+	self->fd = syscall(__NR_perf_event_open, &attr, 0, -1, -1, 0);
+	ASSERT_LE(0, self->fd) TH_LOG("perf_event_open(): %s", strerror(errno));
+	/* The control page and one data page */
+	self->map_len = 2 * page_size;
+	self->map = mmap(NULL, self->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, self->map) TH_LOG("perf mmap: %s", strerror(errno));
+	self->addr = self->map;
+}
+
+static void special_vdso(struct __test_metadata *_metadata, struct _test_data_special *self)
+{
+	self->addr = (void *)getauxval(AT_SYSINFO_EHDR);
+	ASSERT_NE(NULL, self->addr) TH_LOG("no vDSO");
+}
+
+/* Hit a uprobe in this task's own code, so that [uprobes] gets mapped */
+static void special_uprobes_xol(struct __test_metadata *_metadata,
+				struct _test_data_special *self)
+{
+	struct perf_event_attr attr = { .size = sizeof(attr) };
+	unsigned long off;
+	int type;
+
+	ASSERT_EQ(0, read_int_file("/sys/bus/event_source/devices/uprobe/type", &type))
+		TH_LOG("no uprobe PMU (CONFIG_UPROBE_EVENTS)");
+	ASSERT_TRUE(file_offset_of((void *)uffd_wp_probed, &off));
+	attr.type = type;
+	attr.config1 = (uintptr_t)"/proc/self/exe";
+	attr.config2 = off;
+	self->fd = syscall(__NR_perf_event_open, &attr, 0, -1, -1, 0);
+	ASSERT_LE(0, self->fd) TH_LOG("perf_event_open(uprobe): %s", strerror(errno));
+	ASSERT_EQ(42, uffd_wp_probed(42));
+	self->addr = find_named_vma("[uprobes]");
+	ASSERT_NE(NULL, self->addr) TH_LOG("no [uprobes] mapping after the probe hit");
+}
+
+FIXTURE_SETUP(special)
+{
+	char flags[512] = "";
+	size_t i;
+
+	page_size = getpagesize();
+	self->map = NULL;
+	self->fd = -1;
+	self->aio = 0;
+	switch (variant->kind) {
+	case SPECIAL_AIO_RING:
+		special_aio(_metadata, self);
+		break;
+	case SPECIAL_PERF_RING:
+		special_perf(_metadata, self);
+		break;
+	case SPECIAL_VDSO:
+		special_vdso(_metadata, self);
+		break;
+	case SPECIAL_UPROBES_XOL:
+		special_uprobes_xol(_metadata, self);
+		break;
+	}
+	/* Register the whole VMA, which then needs no split */
+	ASSERT_TRUE(vma_flags(self->addr, &self->addr, &self->len, flags, sizeof(flags)));
+	TH_LOG("VMA of %zu pages, VmFlags:%s", self->len / page_size, flags);
+	for (i = 0; i < ARRAY_SIZE(variant->flags) && variant->flags[i]; i++)
+		ASSERT_TRUE(has_vmflag(flags, variant->flags[i]))
+			TH_LOG("the VMA lacks \"%s\"", variant->flags[i]);
+}
+
+FIXTURE_TEARDOWN(special)
+{
+	if (self->map)
+		munmap(self->map, self->map_len);
+	if (self->aio)
+		syscall(__NR_io_destroy, self->aio);
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+TEST_F(special, register_refused_in_every_mode)
+{
+	const struct reg_mode *m;
+	int uffd, err, bad = 0;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(special_reg_modes); i++) {
+		m = &special_reg_modes[i];
+		uffd = open_uffd(_metadata, m->features);
+		err = register_range(uffd, self->addr, self->len, m->mode, NULL);
+		if (err != EINVAL) {
+			TH_LOG("%s: %s, expected EINVAL", m->name,
+			       err ? strerror(err) : "registered");
+			bad++;
+		}
+		close(uffd);
+	}
+	EXPECT_EQ(0, bad);
 }
 
 TEST_HARNESS_MAIN
