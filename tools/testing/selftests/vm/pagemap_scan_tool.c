@@ -513,9 +513,14 @@ struct layout_report {
 	unsigned long start[NR_REGIONS];
 };
 
+/*
+ * A store, not a read-modify-write: a read fault first would map the huge
+ * zero page, and on 6.1 a write to it splits the mapping into 4 KiB pages
+ * instead of allocating a THP.
+ */
 static void touch(char *p)
 {
-	p[0]++;
+	__atomic_store_n(p, 1, __ATOMIC_RELAXED);
 }
 
 static char peek(const char *p)
