@@ -1381,6 +1381,25 @@ static inline bool zap_drop_file_uffd_wp(struct zap_details *details)
 }
 
 /*
+ * Whether zapping entries of @vma leaves their uffd-wp protection behind as
+ * markers.  Anonymous memory never does: a zap throws its contents away,
+ * and whatever is mapped at the address next is a new page.  A protected
+ * page that was populated loses its bit with its pte anyway, so a marker (a
+ * protected page never populated) is dropped too; otherwise the outcome of
+ * the zap would depend on whether the page had been touched before.  In
+ * file memory the page cache still holds the data the protection is about,
+ * so it stays, unless the caller asked for the markers to be dropped.
+ */
+static inline bool zap_keeps_uffd_wp(struct vm_area_struct *vma,
+				     struct zap_details *details)
+{
+	if (vma_is_anonymous(vma))
+		return false;
+
+	return !zap_drop_file_uffd_wp(details);
+}
+
+/*
  * This function makes sure that we'll replace the none pte with an uffd-wp
  * swap special pte marker when necessary. Must be with the pgtable lock held.
  */
@@ -1390,7 +1409,7 @@ zap_install_uffd_wp_if_needed(struct vm_area_struct *vma,
 			      struct zap_details *details, pte_t pteval)
 {
 #ifdef CONFIG_PTE_MARKER_UFFD_WP
-	if (zap_drop_file_uffd_wp(details))
+	if (!zap_keeps_uffd_wp(vma, details))
 		return;
 
 	pte_install_uffd_wp_if_needed(vma, addr, pte, pteval);
@@ -1490,8 +1509,8 @@ again:
 				continue;
 			rss[mm_counter(page)]--;
 		} else if (pte_marker_entry_uffd_wp(entry)) {
-			/* Only drop the uffd-wp marker if explicitly requested */
-			if (!zap_drop_file_uffd_wp(details))
+			/* Anonymous memory never keeps one, see above */
+			if (zap_keeps_uffd_wp(vma, details))
 				continue;
 		} else if (is_hwpoison_entry(entry) ||
 			   is_swapin_error_entry(entry)) {
