@@ -3618,4 +3618,373 @@ TEST_F(pagemap, scan_esrch_once_target_mm_gone)
 	close(fd);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Discarding protected memory: what becomes of the uffd-wp protection     */
+/* ---------------------------------------------------------------------- */
+
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED	24
+#endif
+#define PM_UFFD_WP_BIT		0x0200000000000000ULL
+#define PM_PRESENT_BIT		0x8000000000000000ULL
+
+/*
+ * The units of the memory, in turn: written (W), read (R) or untouched (U)
+ * before they were protected, then read (r) or written (w) after.
+ */
+#define DISCARD_PATTERN		"WRUrw"
+
+static char discard_state(size_t unit)
+{
+	return DISCARD_PATTERN[unit % (sizeof(DISCARD_PATTERN) - 1)];
+}
+
+/* Memory of one type under async uffd-wp, touched as DISCARD_PATTERN says */
+struct discard_env {
+	struct mem mem;
+	int pagemap_fd;
+	int uffd;
+	size_t nr_units;
+	size_t nr_pages;
+	size_t per_unit;	/* pages per unit */
+	__u64 *cats;
+	struct page_region *vec;
+};
+
+static void discard_setup(struct __test_metadata *_metadata, struct discard_env *e,
+			  enum mem_type t)
+{
+	bool huge = is_hugetlb(t) || t == MEM_THP;
+	size_t u, thps = 0;
+
+	global_init();
+	e->uffd = -1;
+	e->pagemap_fd = -1;
+	e->nr_units = huge ? 5 : 20;
+	ASSERT_EQ(0, mem_map(&e->mem, t, e->nr_units * (huge ? HPAGE_SIZE : page_size)))
+		TH_LOG("mapping the memory failed: %s", strerror(errno));
+	e->nr_pages = e->mem.len / page_size;
+	e->per_unit = e->mem.unit / page_size;
+	e->pagemap_fd = open_pagemap(0);
+	ASSERT_LE(0, e->pagemap_fd);
+	e->cats = calloc(e->nr_pages, sizeof(*e->cats));
+	e->vec = calloc(e->nr_pages, sizeof(*e->vec));
+	ASSERT_TRUE(e->cats && e->vec);
+
+	for (u = 0; u < e->nr_units; u++) {
+		char *p = e->mem.addr + u * e->mem.unit;
+
+		if (discard_state(u) == 'W') {
+			write_page(p);
+			thps++;
+		} else if (discard_state(u) == 'R') {
+			read_page(p);
+			thps += !thp_huge_zero_page;
+		}
+	}
+	if (t == MEM_THP)
+		ASSERT_TRUE(thps_mapped(e->mem.addr, thps)) TH_LOG("THPs were not allocated");
+	e->uffd = uffd_open_wp_async();
+	ASSERT_LE(0, e->uffd);
+	ASSERT_EQ(0, track_writes(e->uffd, e->mem.addr, e->mem.len));
+	for (u = 0; u < e->nr_units; u++) {
+		char *p = e->mem.addr + u * e->mem.unit;
+
+		if (discard_state(u) == 'w')
+			write_page(p);
+		else if (discard_state(u) == 'r')
+			read_page(p);
+	}
+}
+
+static void discard_teardown(struct discard_env *e)
+{
+	mem_unmap(&e->mem);
+	if (e->pagemap_fd >= 0)
+		close(e->pagemap_fd);
+	if (e->uffd >= 0)
+		close(e->uffd);
+	free(e->cats);
+	free(e->vec);
+}
+
+/*
+ * Categories of the pages once the memory was discarded (zapped). @keeps:
+ * the zap left markers where the protection was. Otherwise there are only
+ * empty entries and page-table holes, written but for hugetlb ones.
+ */
+static void expect_discarded(struct discard_env *e, bool keeps)
+{
+	__u64 cat = PAGE_IS_WPALLOWED | (is_hugetlb(e->mem.type) ? PAGE_IS_HUGE : 0);
+	size_t i;
+
+	for (i = 0; i < e->nr_pages; i++) {
+		/* a page written since it was protected has no protection left */
+		if (keeps && discard_state(i / e->per_unit) != 'w')
+			e->cats[i] = cat | PAGE_IS_SWAPPED;
+		else if (is_hugetlb(e->mem.type))
+			e->cats[i] = cat;	/* "not written", see pagemap.rst */
+		else
+			e->cats[i] = cat | PAGE_IS_WRITTEN;
+	}
+}
+
+/*
+ * PAGEMAP_SCAN reports the categories expected, and /proc/self/pagemap has
+ * PM_UFFD_WP set on the pages not written (here: the markers) only.
+ */
+static void check_wp_state(struct __test_metadata *_metadata, struct discard_env *e,
+			   __u64 ret_mask)
+{
+	const struct scan_req all = { .ret = ret_mask };
+	__u64 base = addr_of(e->mem.addr);
+	size_t i, bad = 0;
+
+	EXPECT_LE(0, check_scan(_metadata, e->pagemap_fd, base, e->cats, 0, e->nr_pages, &all,
+				e->vec, e->nr_pages, NULL));
+	EXPECT_LE(0, check_scan(_metadata, e->pagemap_fd, base, e->cats, 0, e->nr_pages,
+				&req_written, e->vec, e->nr_pages, NULL));
+	for (i = 0; i < e->nr_pages; i++) {
+		__u64 ent = pagemap_entry(e->pagemap_fd, e->mem.addr + i * page_size);
+		bool wp = !(e->cats[i] & PAGE_IS_WRITTEN);
+
+		/* empty hugetlb entries: neither written nor protected */
+		if (is_hugetlb(e->mem.type) && !(e->cats[i] & ~(PAGE_IS_WPALLOWED | PAGE_IS_HUGE)))
+			wp = false;
+		if (!!(ent & PM_UFFD_WP_BIT) == wp &&
+		    !!(ent & PM_PRESENT_BIT) == !!(e->cats[i] & PAGE_IS_PRESENT))
+			continue;
+		if (!bad++)
+			TH_LOG("page %zu: pagemap entry %#llx, expected PM_UFFD_WP %s, %s", i,
+			       (unsigned long long)ent, wp ? "set" : "clear",
+			       e->cats[i] & PAGE_IS_PRESENT ? "present" : "not present");
+	}
+	EXPECT_EQ(0, bad) TH_LOG("%zu pages with a wrong pagemap entry", bad);
+}
+
+static void check_discarded(struct __test_metadata *_metadata, struct discard_env *e)
+{
+	check_wp_state(_metadata, e, ALL_CATEGORIES & ~PAGE_IS_SOFT_DIRTY);
+}
+
+/*
+ * Then write the first page of each untouched (U) unit: it is written now
+ * whatever it was, and the other pages keep their state.
+ */
+static void write_untouched_units(struct __test_metadata *_metadata, struct discard_env *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nr_pages; i++) {
+		if (discard_state(i / e->per_unit) != 'U')
+			continue;
+		if (!(i % e->per_unit))
+			write_page(e->mem.addr + i * page_size);
+		e->cats[i] = PAGE_IS_WRITTEN;
+	}
+	EXPECT_LE(0, check_scan(_metadata, e->pagemap_fd, addr_of(e->mem.addr), e->cats, 0,
+				e->nr_pages, &req_written, e->vec, e->nr_pages, NULL));
+}
+
+/*
+ * MADV_DONTNEED and MADV_DONTNEED_LOCKED, over memory of every type. As
+ * upstream does since UFFD_FEATURE_WP_UNPOPULATED, a zap drops all the
+ * protection of anonymous memory, markers included: all of it reads as
+ * written, in the pagemap too. Other memory keeps the protection as
+ * markers, the private copies of a MAP_PRIVATE file mapping included.
+ */
+FIXTURE(dontneed) {
+	struct discard_env e;
+};
+
+FIXTURE_VARIANT(dontneed) {
+	enum mem_type type;
+};
+
+FIXTURE_VARIANT_ADD(dontneed, anon) { .type = MEM_ANON };
+FIXTURE_VARIANT_ADD(dontneed, thp) { .type = MEM_THP };
+FIXTURE_VARIANT_ADD(dontneed, hugetlb_private) { .type = MEM_HUGETLB_PRIVATE };
+FIXTURE_VARIANT_ADD(dontneed, hugetlb_shared) { .type = MEM_HUGETLB_SHARED };
+FIXTURE_VARIANT_ADD(dontneed, hugetlb_memfd) { .type = MEM_HUGETLB_MEMFD };
+FIXTURE_VARIANT_ADD(dontneed, shmem) { .type = MEM_SHMEM };
+FIXTURE_VARIANT_ADD(dontneed, memfd) { .type = MEM_MEMFD };
+FIXTURE_VARIANT_ADD(dontneed, file_private) { .type = MEM_FILE_PRIVATE };
+FIXTURE_VARIANT_ADD(dontneed, file_shared) { .type = MEM_FILE_SHARED };
+
+FIXTURE_SETUP(dontneed)
+{
+	discard_setup(_metadata, &self->e, variant->type);
+}
+
+FIXTURE_TEARDOWN(dontneed)
+{
+	discard_teardown(&self->e);
+}
+
+static void check_dontneed(struct __test_metadata *_metadata, struct discard_env *e, int advice)
+{
+	ASSERT_EQ(0, madvise(e->mem.addr, e->mem.len, advice))
+		TH_LOG("madvise(%d): %s", advice, strerror(errno));
+	expect_discarded(e, e->mem.type != MEM_ANON && e->mem.type != MEM_THP);
+	check_discarded(_metadata, e);
+	write_untouched_units(_metadata, e);
+}
+
+/* Issue 7.1: MADV_DONTNEED drops the uffd-wp markers of anonymous memory only */
+TEST_F(dontneed, protection_kept_but_in_anon)
+{
+	check_dontneed(_metadata, &self->e, MADV_DONTNEED);
+}
+
+TEST_F(dontneed, locked_protection_kept_but_in_anon)
+{
+	check_dontneed(_metadata, &self->e, MADV_DONTNEED_LOCKED);
+}
+
+/*
+ * Taking the data from under the mappings keeps the protection as markers,
+ * as upstream does: truncating the file and extending it again, punching a
+ * hole, or MADV_REMOVE (a hole punch through the mapping). Even the private
+ * copies of a MAP_PRIVATE file mapping, which truncation discards, leave
+ * markers. hugetlbfs truncation alone drops them (upstream too).
+ */
+enum { FILE_TRUNCATE, FILE_PUNCH_HOLE, FILE_MADV_REMOVE };
+
+FIXTURE(file_discard) {
+	struct discard_env e;
+};
+
+FIXTURE_VARIANT(file_discard) {
+	enum mem_type type;
+	int how;
+};
+
+FIXTURE_VARIANT_ADD(file_discard, shmem_madv_remove) {
+	.type = MEM_SHMEM, .how = FILE_MADV_REMOVE };
+FIXTURE_VARIANT_ADD(file_discard, memfd_truncate) { .type = MEM_MEMFD, .how = FILE_TRUNCATE };
+FIXTURE_VARIANT_ADD(file_discard, memfd_punch_hole) {
+	.type = MEM_MEMFD, .how = FILE_PUNCH_HOLE };
+/* ext2 cannot punch holes */
+FIXTURE_VARIANT_ADD(file_discard, file_private_truncate) {
+	.type = MEM_FILE_PRIVATE, .how = FILE_TRUNCATE };
+FIXTURE_VARIANT_ADD(file_discard, file_shared_truncate) {
+	.type = MEM_FILE_SHARED, .how = FILE_TRUNCATE };
+FIXTURE_VARIANT_ADD(file_discard, hugetlb_shared_madv_remove) {
+	.type = MEM_HUGETLB_SHARED, .how = FILE_MADV_REMOVE };
+FIXTURE_VARIANT_ADD(file_discard, hugetlb_memfd_truncate) {
+	.type = MEM_HUGETLB_MEMFD, .how = FILE_TRUNCATE };
+FIXTURE_VARIANT_ADD(file_discard, hugetlb_memfd_punch_hole) {
+	.type = MEM_HUGETLB_MEMFD, .how = FILE_PUNCH_HOLE };
+
+FIXTURE_SETUP(file_discard)
+{
+	discard_setup(_metadata, &self->e, variant->type);
+}
+
+FIXTURE_TEARDOWN(file_discard)
+{
+	discard_teardown(&self->e);
+}
+
+TEST_F(file_discard, protection_kept)
+{
+	struct discard_env *e = &self->e;
+	int ret;
+
+	switch (variant->how) {
+	case FILE_TRUNCATE:
+		ret = ftruncate(e->mem.fd, 0);
+		if (!ret)
+			ret = ftruncate(e->mem.fd, e->mem.len);
+		break;
+	case FILE_PUNCH_HOLE:
+		ret = fallocate(e->mem.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+				e->mem.len);
+		break;
+	default:
+		ret = madvise(e->mem.addr, e->mem.len, MADV_REMOVE);
+		break;
+	}
+	ASSERT_EQ(0, ret) TH_LOG("discarding the file's data: %s", strerror(errno));
+	expect_discarded(e, !is_hugetlb(e->mem.type) || variant->how != FILE_TRUNCATE);
+	check_discarded(_metadata, e);
+	write_untouched_units(_metadata, e);
+}
+
+/*
+ * MADV_FREE on protected anonymous memory only lets reclaim take the
+ * pages: until then they stay mapped and protected, and markers stay. A
+ * page in swap is freed at once, and its protection with it.
+ */
+FIXTURE(lazyfree) {
+	struct discard_env e;
+};
+
+FIXTURE_VARIANT(lazyfree) {
+	enum mem_type type;
+};
+
+FIXTURE_VARIANT_ADD(lazyfree, anon) { .type = MEM_ANON };
+FIXTURE_VARIANT_ADD(lazyfree, thp) { .type = MEM_THP };
+
+FIXTURE_SETUP(lazyfree)
+{
+	discard_setup(_metadata, &self->e, variant->type);
+}
+
+FIXTURE_TEARDOWN(lazyfree)
+{
+	discard_teardown(&self->e);
+}
+
+TEST_F(lazyfree, protection_kept)
+{
+	struct discard_env *e = &self->e;
+	size_t i;
+
+	ASSERT_EQ(0, madvise(e->mem.addr, e->mem.len, MADV_FREE));
+	for (i = 0; i < e->nr_pages; i++) {
+		char state = discard_state(i / e->per_unit);
+		bool first = !(i % e->per_unit);
+
+		/* populated before protection, or the 4 KiB touched after it */
+		if (state == 'W' || state == 'R' || (first && state != 'U'))
+			e->cats[i] = PAGE_IS_WPALLOWED | PAGE_IS_PRESENT |
+				     (state == 'w' ? PAGE_IS_WRITTEN : 0);
+		else
+			e->cats[i] = PAGE_IS_WPALLOWED | PAGE_IS_SWAPPED;
+	}
+	check_wp_state(_metadata, e, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT | PAGE_IS_SWAPPED |
+				     PAGE_IS_WRITTEN);
+}
+
+/* (guest: needs swap) */
+TEST_F(lazyfree, swapped_out_protection_dropped)
+{
+	struct discard_env *e = &self->e;
+	bool *want = calloc(e->nr_pages, sizeof(*want));
+	size_t i;
+
+	ASSERT_TRUE(in_guest()) TH_LOG("needs the guest (swap)");
+	ASSERT_TRUE(!!want);
+	/* every page populated and protected, then swapped out */
+	for (i = 0; i < e->nr_pages; i++)
+		write_page(e->mem.addr + i * page_size);
+	ASSERT_EQ(0, uffd_write_protect(e->uffd, e->mem.addr, e->mem.len));
+	for (i = 0; i < e->nr_pages; i++) {
+		want[i] = true;
+		e->cats[i] = PAGE_IS_WPALLOWED | PAGE_IS_SWAPPED;
+	}
+	ASSERT_TRUE(page_out(_metadata, e->pagemap_fd, e->mem.addr, e->nr_pages, want));
+	check_wp_state(_metadata, e, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT | PAGE_IS_SWAPPED |
+				     PAGE_IS_WRITTEN);
+
+	ASSERT_EQ(0, madvise(e->mem.addr, e->mem.len, MADV_FREE));
+	for (i = 0; i < e->nr_pages; i++)
+		e->cats[i] = PAGE_IS_WPALLOWED | PAGE_IS_WRITTEN;
+	check_wp_state(_metadata, e, PAGE_IS_WPALLOWED | PAGE_IS_PRESENT | PAGE_IS_SWAPPED |
+				     PAGE_IS_WRITTEN);
+	free(want);
+}
+
 TEST_HARNESS_MAIN

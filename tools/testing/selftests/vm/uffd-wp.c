@@ -1815,4 +1815,46 @@ TEST_F(special, register_refused_in_every_mode)
 	EXPECT_EQ(0, bad);
 }
 
+/*
+ * Issue 7.1: MADV_DONTNEED of synchronously protected memory. As upstream
+ * does, a zap drops all the protection of private anonymous memory, the
+ * markers of pages never touched included: the next writes complete with
+ * no WP fault. Shmem and hugetlb keep the protection as markers, and each
+ * write there is still a WP fault. Zapped are: a populated page (not for
+ * THP, where one write would populate all of the area), a page read after
+ * the protection, and pages never touched.
+ */
+TEST_F(sync_wp, dontneed_drops_only_anon_wp)
+{
+	struct wp_env *e = &self->e;
+	struct mem_area *m = &e->mem;
+	char *populated = m->addr, *read = second_half(m);
+	char *never = m->addr + m->len - page_size;
+	bool anon = mem_is_private_anon(m->type);
+	size_t npages = m->len / page_size;
+
+	env_register(_metadata, e, SYNC_FEATURES);
+	if (m->type != MEM_THP)
+		fill(m, m->len / 2, 1);
+	env_start_handler(_metadata, e);
+	ASSERT_EQ(0, wp_range(e->uffd, m->addr, m->len, WP));
+	EXPECT_EQ(0, peek(read));
+	EXPECT_EQ(npages, count_wp(_metadata, e->pagemap_fd, m->addr, m->len));
+
+	ASSERT_EQ(0, madvise(m->addr, m->len, MADV_DONTNEED));
+	EXPECT_EQ(anon ? 0 : npages, count_wp(_metadata, e->pagemap_fd, m->addr, m->len));
+
+	poke(populated, 2);
+	EXPECT_EQ(anon ? 0 : 1, wp_faults(&e->handler));
+	poke(read, 3);
+	EXPECT_EQ(anon ? 0 : 2, wp_faults(&e->handler));
+	poke(never, 4);
+	EXPECT_EQ(anon ? 0 : 3, wp_faults(&e->handler));
+	EXPECT_EQ(2, peek(populated));
+	EXPECT_EQ(3, peek(read));
+	EXPECT_EQ(4, peek(never));
+	EXPECT_EQ(anon ? 0 : npages - 3 * m->unit / page_size,
+		  count_wp(_metadata, e->pagemap_fd, m->addr, m->len));
+}
+
 TEST_HARNESS_MAIN
