@@ -420,13 +420,31 @@ static inline bool ksm_test_exit(struct mm_struct *mm)
 	return atomic_read(&mm->mm_users) == 0;
 }
 
+/* Whether a ksm page, that break_ksm() must unshare, is mapped at @addr */
+static bool ksm_page_mapped(struct vm_area_struct *vma, unsigned long addr)
+{
+	struct page *page;
+	bool ksm;
+
+	page = follow_page(vma, addr, FOLL_GET | FOLL_MIGRATION | FOLL_REMOTE);
+	if (IS_ERR_OR_NULL(page))
+		return false;
+	ksm = PageKsm(page);
+	put_page(page);
+	return ksm;
+}
+
 /*
- * We use break_ksm to break COW on a ksm page: it's a stripped down
+ * We use break_ksm to break COW on a ksm page by unsharing it, with the
+ * fault GUP takes to R/O pin a possibly shared anonymous page: it maps a
+ * copy of the ksm page that only this mm uses.  Unsharing is not a write:
+ * the copy stays read-only and keeps the uffd-wp and soft-dirty bits of the
+ * old pte.  A fake write fault would instead be refused by a pte that
+ * userfaultfd write-protects (handle_userfault() fails without
+ * FAULT_FLAG_ALLOW_RETRY, and the ksm page stays), or, in asynchronous
+ * mode, would resolve the protection as if userspace had written the page.
  *
- *	if (get_user_pages(addr, 1, FOLL_WRITE, &page, NULL) == 1)
- *		put_page(page);
- *
- * but taking great care only to touch a ksm page, in a VM_MERGEABLE vma,
+ * We take great care only to touch a ksm page, in a VM_MERGEABLE vma,
  * in case the application has unmapped and remapped mm,addr meanwhile.
  * Could a ksm page appear anywhere else?  Actually yes, in a VM_PFNMAP
  * mmap of /dev/mem, where we would not want to touch it.
@@ -437,30 +455,23 @@ static inline bool ksm_test_exit(struct mm_struct *mm)
  */
 static int break_ksm(struct vm_area_struct *vma, unsigned long addr)
 {
-	struct page *page;
 	vm_fault_t ret = 0;
 
 	do {
 		cond_resched();
-		page = follow_page(vma, addr,
-				FOLL_GET | FOLL_MIGRATION | FOLL_REMOTE);
-		if (IS_ERR_OR_NULL(page))
-			break;
-		if (PageKsm(page))
-			ret = handle_mm_fault(vma, addr,
-					      FAULT_FLAG_WRITE | FAULT_FLAG_REMOTE,
-					      NULL);
-		else
-			ret = VM_FAULT_WRITE;
-		put_page(page);
-	} while (!(ret & (VM_FAULT_WRITE | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_OOM)));
+		if (!ksm_page_mapped(vma, addr))
+			return 0;
+		ret = handle_mm_fault(vma, addr,
+				      FAULT_FLAG_UNSHARE | FAULT_FLAG_REMOTE,
+				      NULL);
+	} while (!(ret & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_OOM)));
 	/*
-	 * We must loop because handle_mm_fault() may back out if there's
-	 * any difficulty e.g. if pte accessed bit gets updated concurrently.
-	 *
-	 * VM_FAULT_WRITE is what we have been hoping for: it indicates that
-	 * COW has been broken, even if the vma does not permit VM_WRITE;
-	 * but note that a concurrent fault might break PageKsm for us.
+	 * We must loop until no ksm page is mapped at addr any more:
+	 * handle_mm_fault() may back out if there's any difficulty e.g. if
+	 * pte accessed bit gets updated concurrently, and an unsharing fault
+	 * returns 0 whether it copied the page or not.  It copies even if
+	 * the vma does not permit VM_WRITE; note that a concurrent fault
+	 * might break PageKsm for us.
 	 *
 	 * VM_FAULT_SIGBUS could occur if we race with truncation of the
 	 * backing file, which also invalidates anonymous pages: that's
