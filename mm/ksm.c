@@ -1194,6 +1194,13 @@ static int replace_page(struct vm_area_struct *vma, struct page *page,
 	 */
 	if (pte_soft_dirty(orig_pte))
 		newpte = pte_mksoft_dirty(newpte);
+	/*
+	 * Nor is it a write to a page that userfaultfd write-protects: its
+	 * next write must still fault, and PAGEMAP_SCAN must not report it
+	 * written.  pte_mkuffd_wp() leaves the pte read-only.
+	 */
+	if (pte_uffd_wp(orig_pte))
+		newpte = pte_mkuffd_wp(newpte);
 
 	flush_cache_page(vma, addr, pte_pfn(*ptep));
 	/*
