@@ -38,6 +38,8 @@
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <linux/aio_abi.h>
+#include <linux/fs.h>
+#include <linux/kernel-page-flags.h>
 #include <linux/magic.h>
 #include <linux/perf_event.h>
 #include <linux/types.h>
@@ -1855,6 +1857,336 @@ TEST_F(sync_wp, dontneed_drops_only_anon_wp)
 	EXPECT_EQ(4, peek(never));
 	EXPECT_EQ(anon ? 0 : npages - 3 * m->unit / page_size,
 		  count_wp(_metadata, e->pagemap_fd, m->addr, m->len));
+}
+
+/* KSM merging and unmerging must keep the uffd-wp and soft-dirty bits */
+
+#define PM_SOFT_DIRTY		BIT_ULL(55)
+#define KSM_DIR			"/sys/kernel/mm/ksm"
+#define KSM_WAIT_MS		30000
+#define KSM_POLL_MS		50
+#define KSM_FILL		0x5a
+
+/*
+ * Pages of [addr, addr + len) that PAGEMAP_SCAN reports written, or -errno.
+ * PM_SCAN_CHECK_WPASYNC makes it fail unless all of the range is registered
+ * for async write protection.
+ */
+static long scan_written(int pagemap_fd, const char *addr, size_t len)
+{
+	struct page_region vec[32];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.flags = PM_SCAN_CHECK_WPASYNC,
+		.start = (uintptr_t)addr,
+		.end = (uintptr_t)addr + len,
+		.vec = (uintptr_t)vec,
+		.vec_len = ARRAY_SIZE(vec),
+		.category_mask = PAGE_IS_WRITTEN,
+		.return_mask = PAGE_IS_WRITTEN,
+	};
+	long pages = 0, n, i;
+
+	while (arg.start < arg.end) {
+		n = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
+		if (n < 0)
+			return -errno;
+		for (i = 0; i < n; i++)
+			pages += (vec[i].end - vec[i].start) / page_size;
+		if (arg.walk_end <= arg.start)
+			return -EIO;
+		arg.start = arg.walk_end;
+	}
+	return pages;
+}
+
+/* The /proc/kpageflags word of the page mapped at @addr, 0 if none is */
+static __u64 page_kflags(struct __test_metadata *_metadata, int pagemap_fd, const char *addr)
+{
+	__u64 ent = pagemap_entry(_metadata, pagemap_fd, addr), flags = 0;
+	off_t off;
+	int fd;
+
+	if (!(ent & PM_PRESENT))
+		return 0;
+	ASSERT_NE(0, ent & PM_PFN_MASK) TH_LOG("pagemap hides PFNs: run as root");
+	off = (ent & PM_PFN_MASK) * sizeof(flags);
+	fd = open("/proc/kpageflags", O_RDONLY);
+	ASSERT_GE(fd, 0) TH_LOG("/proc/kpageflags: %s", strerror(errno));
+	EXPECT_EQ((ssize_t)sizeof(flags), pread(fd, &flags, sizeof(flags), off));
+	close(fd);
+	return flags;
+}
+
+/* Pages of [addr, addr + len) whose kpageflags have bit @kpf */
+static long count_kflag(struct __test_metadata *_metadata, int pagemap_fd, const char *addr,
+			size_t len, int kpf)
+{
+	long count = 0;
+	size_t off;
+
+	for (off = 0; off < len; off += page_size)
+		count += !!(page_kflags(_metadata, pagemap_fd, addr + off) & BIT_ULL(kpf));
+	return count;
+}
+
+/* Pages of [addr, addr + len) that pagemap reports soft-dirty */
+static long count_soft_dirty(struct __test_metadata *_metadata, int pagemap_fd,
+			     const char *addr, size_t len)
+{
+	long count = 0;
+	size_t off;
+
+	for (off = 0; off < len; off += page_size)
+		count += !!(pagemap_entry(_metadata, pagemap_fd, addr + off) & PM_SOFT_DIRTY);
+	return count;
+}
+
+/*
+ * The KSM knobs are global: a test saves them first, and when it changed
+ * them, unmerges everything left with run=2 and restores them at the end.
+ */
+static const char * const ksm_knobs[] = {
+	"sleep_millisecs", "pages_to_scan", "use_zero_pages", "run",
+};
+
+struct ksm_state {
+	char saved[ARRAY_SIZE(ksm_knobs)][32];
+	bool changed;
+};
+
+static void ksm_save(struct __test_metadata *_metadata, struct ksm_state *k)
+{
+	char path[128];
+	size_t i;
+
+	ASSERT_EQ(0, access(KSM_DIR "/run", W_OK))
+		TH_LOG("%s/run not writable: CONFIG_KSM missing or not root", KSM_DIR);
+	for (i = 0; i < ARRAY_SIZE(ksm_knobs); i++) {
+		snprintf(path, sizeof(path), KSM_DIR "/%s", ksm_knobs[i]);
+		ASSERT_EQ(0, read_knob(path, k->saved[i], sizeof(k->saved[i])))
+			TH_LOG("cannot read %s", path);
+	}
+}
+
+/* Called once the area is unmapped, so that run=2 has nothing of it to do */
+static void ksm_restore(struct __test_metadata *_metadata, struct ksm_state *k)
+{
+	char path[128];
+	int i;
+
+	if (!k->changed)
+		return;
+	EXPECT_EQ(0, write_knob(KSM_DIR "/run", "2"));
+	for (i = ARRAY_SIZE(ksm_knobs) - 1; i >= 0; i--) {
+		snprintf(path, sizeof(path), KSM_DIR "/%s", ksm_knobs[i]);
+		EXPECT_EQ(0, write_knob(path, k->saved[i])) TH_LOG("restoring %s", path);
+	}
+}
+
+/*
+ * Make the area mergeable, run ksmd fast, and wait until every page of it
+ * maps a KSM page, or with @zero_pages the shared zero page.
+ */
+static void ksm_merge_all(struct __test_metadata *_metadata, struct wp_env *e,
+			  struct ksm_state *k, bool zero_pages)
+{
+	const char * const values[] = { "10", "1000", zero_pages ? "1" : "0", "1" };
+	int kpf = zero_pages ? KPF_ZERO_PAGE : KPF_KSM, waited;
+	struct mem_area *m = &e->mem;
+	long npages = m->len / page_size, merged = 0;
+	char path[128];
+	size_t i;
+
+	ASSERT_EQ(0, madvise(m->addr, m->len, MADV_MERGEABLE));
+	k->changed = true;
+	for (i = 0; i < ARRAY_SIZE(ksm_knobs); i++) {
+		snprintf(path, sizeof(path), KSM_DIR "/%s", ksm_knobs[i]);
+		ASSERT_EQ(0, write_knob(path, values[i])) TH_LOG("cannot set %s", path);
+	}
+	for (waited = 0; waited < KSM_WAIT_MS; waited += KSM_POLL_MS) {
+		merged = count_kflag(_metadata, e->pagemap_fd, m->addr, m->len, kpf);
+		if (merged == npages)
+			break;
+		usleep(KSM_POLL_MS * 1000);
+	}
+	ASSERT_EQ(npages, merged)
+		TH_LOG("ksmd merged %ld of %ld pages within %d ms", merged, npages, KSM_WAIT_MS);
+}
+
+/*
+ * ksmd replaces the pte of every page it merges but one (the page that
+ * becomes the KSM page), or of every page when it merges them with the
+ * zero page: the new pte must keep what the old one tracked.
+ */
+FIXTURE(ksm_wp) {
+	struct wp_env e;
+	struct ksm_state ksm;
+};
+
+FIXTURE_VARIANT(ksm_wp) {
+	char fill;		/* the first byte of every page, the rest is 0 */
+	bool zero_pages;	/* use_zero_pages: merge with the zero page */
+};
+
+/* KSM only merges private anonymous memory */
+FIXTURE_VARIANT_ADD(ksm_wp, anon) {
+	.fill = KSM_FILL,
+};
+
+FIXTURE_VARIANT_ADD(ksm_wp, anon_zero_page) {
+	.fill = 0,
+	.zero_pages = true,
+};
+
+FIXTURE_SETUP(ksm_wp)
+{
+	env_setup(_metadata, &self->e, MEM_ANON);
+	ksm_save(_metadata, &self->ksm);
+}
+
+FIXTURE_TEARDOWN(ksm_wp)
+{
+	env_teardown(_metadata, &self->e);
+	ksm_restore(_metadata, &self->ksm);
+}
+
+/*
+ * Async mode: pages written, then protected, then merged, are not reported
+ * written, and keep PM_UFFD_WP; a write after the merge is reported.
+ */
+TEST_F_TIMEOUT(ksm_wp, async_merge_keeps_wp, 120)
+{
+	struct wp_env *e = &self->e;
+	struct mem_area *m = &e->mem;
+	long npages = m->len / page_size;
+	char *a = second_half(m);
+
+	env_register(_metadata, e, ASYNC_FEATURES);
+	fill(m, m->len, variant->fill);
+	ASSERT_EQ(0, wp_range(e->uffd, m->addr, m->len, WP));
+	ASSERT_EQ(0, scan_written(e->pagemap_fd, m->addr, m->len));
+
+	ksm_merge_all(_metadata, e, &self->ksm, variant->zero_pages);
+	EXPECT_EQ(npages, count_wp(_metadata, e->pagemap_fd, m->addr, m->len));
+	EXPECT_EQ(0, scan_written(e->pagemap_fd, m->addr, m->len));
+
+	poke(a, 7);
+	EXPECT_FALSE(uffd_readable(e->uffd));
+	EXPECT_EQ(1, scan_written(e->pagemap_fd, m->addr, m->len));
+	EXPECT_EQ(0, wp_mismatches(_metadata, e, a, a));
+	EXPECT_EQ(7, peek(a));
+	EXPECT_EQ(1, count_not(m, variant->fill));
+}
+
+/* Sync mode: after the merge, the first write to every page is a WP fault */
+TEST_F_TIMEOUT(ksm_wp, sync_merge_keeps_wp, 120)
+{
+	struct wp_env *e = &self->e;
+	struct mem_area *m = &e->mem;
+	long npages = m->len / page_size;
+
+	env_register(_metadata, e, SYNC_FEATURES);
+	fill(m, m->len, variant->fill);
+	env_start_handler(_metadata, e);
+	ASSERT_EQ(0, wp_range(e->uffd, m->addr, m->len, WP));
+
+	ksm_merge_all(_metadata, e, &self->ksm, variant->zero_pages);
+	EXPECT_EQ(npages, count_wp(_metadata, e->pagemap_fd, m->addr, m->len));
+	fill(m, m->len, 7);
+	EXPECT_EQ(npages, wp_faults(&e->handler));
+	EXPECT_EQ(0, count_not(m, 7));
+}
+
+/*
+ * Soft-dirty: of pages all cleaned by clear_refs, the half written again
+ * (with the same byte, so that they still merge) stays soft-dirty across
+ * the merge, and the other half stays clean.
+ */
+TEST_F_TIMEOUT(ksm_wp, merge_keeps_soft_dirty, 120)
+{
+	struct wp_env *e = &self->e;
+	struct mem_area *m = &e->mem;
+	size_t half = m->len / 2;
+
+	fill(m, m->len, variant->fill);
+	/* Mergeable first: the VMA change must not come after the clearing */
+	ASSERT_EQ(0, madvise(m->addr, m->len, MADV_MERGEABLE));
+	ASSERT_EQ(0, write_knob("/proc/self/clear_refs", "4"));
+	ASSERT_EQ(0, count_soft_dirty(_metadata, e->pagemap_fd, m->addr, m->len));
+	fill(m, half, variant->fill);
+	ASSERT_EQ(half / page_size, count_soft_dirty(_metadata, e->pagemap_fd, m->addr, half));
+
+	ksm_merge_all(_metadata, e, &self->ksm, variant->zero_pages);
+	EXPECT_EQ(half / page_size, count_soft_dirty(_metadata, e->pagemap_fd, m->addr, half));
+	EXPECT_EQ(0, count_soft_dirty(_metadata, e->pagemap_fd, m->addr + half, half));
+}
+
+/*
+ * Unmerging (MADV_UNMERGEABLE, or run=2) gives every page of the area a
+ * copy of its KSM page of its own: the copy keeps the protection, and
+ * making it is not a write.  The pages are protected after the merge, so
+ * that the KSM ptes have the bit whatever ksmd does with it.
+ */
+FIXTURE(ksm_unmerge_wp) {
+	struct wp_env e;
+	struct ksm_state ksm;
+};
+
+FIXTURE_SETUP(ksm_unmerge_wp)
+{
+	env_setup(_metadata, &self->e, MEM_ANON);
+	ksm_save(_metadata, &self->ksm);
+	fill(&self->e.mem, self->e.mem.len, KSM_FILL);
+}
+
+FIXTURE_TEARDOWN(ksm_unmerge_wp)
+{
+	env_teardown(_metadata, &self->e);
+	ksm_restore(_metadata, &self->ksm);
+}
+
+TEST_F_TIMEOUT(ksm_unmerge_wp, async_unmerge_keeps_wp, 120)
+{
+	struct wp_env *e = &self->e;
+	struct mem_area *m = &e->mem;
+	long npages = m->len / page_size;
+	char *a = second_half(m);
+
+	env_register(_metadata, e, ASYNC_FEATURES);
+	ksm_merge_all(_metadata, e, &self->ksm, false);
+	ASSERT_EQ(0, wp_range(e->uffd, m->addr, m->len, WP));
+	ASSERT_EQ(0, madvise(m->addr, m->len, MADV_UNMERGEABLE));
+
+	EXPECT_EQ(0, count_kflag(_metadata, e->pagemap_fd, m->addr, m->len, KPF_KSM));
+	EXPECT_EQ(npages, count_wp(_metadata, e->pagemap_fd, m->addr, m->len));
+	EXPECT_EQ(0, scan_written(e->pagemap_fd, m->addr, m->len));
+
+	poke(a, 7);
+	EXPECT_FALSE(uffd_readable(e->uffd));
+	EXPECT_EQ(1, scan_written(e->pagemap_fd, m->addr, m->len));
+	EXPECT_EQ(0, wp_mismatches(_metadata, e, a, a));
+	EXPECT_EQ(1, count_not(m, KSM_FILL));
+}
+
+TEST_F_TIMEOUT(ksm_unmerge_wp, sync_unmerge_keeps_wp, 120)
+{
+	struct wp_env *e = &self->e;
+	struct mem_area *m = &e->mem;
+	long npages = m->len / page_size;
+
+	env_register(_metadata, e, SYNC_FEATURES);
+	env_start_handler(_metadata, e);
+	ksm_merge_all(_metadata, e, &self->ksm, false);
+	ASSERT_EQ(0, wp_range(e->uffd, m->addr, m->len, WP));
+	ASSERT_EQ(0, madvise(m->addr, m->len, MADV_UNMERGEABLE));
+
+	EXPECT_EQ(0, wp_faults(&e->handler));
+	EXPECT_EQ(0, count_kflag(_metadata, e->pagemap_fd, m->addr, m->len, KPF_KSM));
+	EXPECT_EQ(npages, count_wp(_metadata, e->pagemap_fd, m->addr, m->len));
+	fill(m, m->len, 7);
+	EXPECT_EQ(npages, wp_faults(&e->handler));
+	EXPECT_EQ(0, count_not(m, 7));
 }
 
 TEST_HARNESS_MAIN
