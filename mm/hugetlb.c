@@ -5014,13 +5014,24 @@ static bool is_hugetlb_entry_hwpoisoned(pte_t pte)
 		return false;
 }
 
+/*
+ * Map @new_page, the child's early copy of the parent's page that @src
+ * maps, at @addr of @vma.  The copy is writable, unless the child is
+ * registered for uffd-wp and the parent's page is protected: it is the same
+ * content, and it must stay protected in the child as the parent's does.
+ */
 static void
 hugetlb_install_page(struct vm_area_struct *vma, pte_t *ptep, unsigned long addr,
-		     struct page *new_page)
+		     struct page *new_page, pte_t src)
 {
+	bool uffd_wp = userfaultfd_wp(vma) && huge_pte_uffd_wp(src);
+	pte_t newpte = make_huge_pte(vma, new_page, !uffd_wp);
+
+	if (uffd_wp)
+		newpte = huge_pte_mkuffd_wp(newpte);
 	__SetPageUptodate(new_page);
 	hugepage_add_new_anon_rmap(new_page, vma, addr);
-	set_huge_pte_at(vma->vm_mm, addr, ptep, make_huge_pte(vma, new_page, 1));
+	set_huge_pte_at(vma->vm_mm, addr, ptep, newpte);
 	hugetlb_count_add(pages_per_huge_page(hstate_vma(vma)), vma->vm_mm);
 	ClearHPageRestoreReserve(new_page);
 	SetHPageMigratable(new_page);
@@ -5171,7 +5182,8 @@ again:
 					/* huge_ptep of dst_pte won't change as in child */
 					goto again;
 				}
-				hugetlb_install_page(dst_vma, dst_pte, addr, new);
+				hugetlb_install_page(dst_vma, dst_pte, addr, new,
+						     entry);
 				spin_unlock(src_ptl);
 				spin_unlock(dst_ptl);
 				continue;
