@@ -45,6 +45,8 @@
 #include <linux/types.h>
 #include <linux/userfaultfd.h>
 
+#include <liburing.h>
+
 #include "../kselftest_harness.h"
 
 #define SZ_2M			(2UL << 20)
@@ -2187,6 +2189,223 @@ TEST_F_TIMEOUT(ksm_unmerge_wp, sync_unmerge_keeps_wp, 120)
 	fill(m, m->len, 7);
 	EXPECT_EQ(npages, wp_faults(&e->handler));
 	EXPECT_EQ(0, count_not(m, 7));
+}
+
+/* fork() with UFFD_FEATURE_EVENT_FORK: early-copied pages stay protected */
+
+/*
+ * What a forked child found in its own pagemap: pages with PM_UFFD_WP, and
+ * pages PAGEMAP_SCAN reports written before and after one write of its own.
+ */
+struct child_report {
+	long wp;
+	long written;
+	long written_after;
+};
+
+/*
+ * fork() copies a page of a private mapping at once, instead of sharing it,
+ * when it may be pinned for DMA; the huge zero pmd is shared as it is.
+ */
+FIXTURE(fork_wp) {
+	struct wp_env e;
+	struct io_uring ring;
+	bool ring_up;
+};
+
+FIXTURE_VARIANT(fork_wp) {
+	enum mem_type type;
+	bool huge_zero;		/* map the huge zero page, pin nothing */
+};
+
+FIXTURE_VARIANT_ADD(fork_wp, anon_pinned) {
+	.type = MEM_ANON,
+};
+
+FIXTURE_VARIANT_ADD(fork_wp, thp_pinned) {
+	.type = MEM_THP,
+};
+
+FIXTURE_VARIANT_ADD(fork_wp, hugetlb_pinned) {
+	.type = MEM_HUGETLB,
+};
+
+FIXTURE_VARIANT_ADD(fork_wp, thp_huge_zero) {
+	.type = MEM_THP,
+	.huge_zero = true,
+};
+
+/* A read fault maps the huge zero page on the whole PMD, if THP allows it */
+static void map_huge_zero(struct __test_metadata *_metadata, struct wp_env *e)
+{
+	char knob[16] = "";
+	__u64 kf;
+
+	ASSERT_EQ(0, read_knob("/sys/kernel/mm/transparent_hugepage/use_zero_page",
+			       knob, sizeof(knob)));
+	ASSERT_EQ('1', knob[0]) TH_LOG("THP use_zero_page is off");
+	ASSERT_EQ(0, peek(e->mem.addr));
+	kf = page_kflags(_metadata, e->pagemap_fd, e->mem.addr + e->mem.len - page_size);
+	ASSERT_TRUE((kf & BIT_ULL(KPF_ZERO_PAGE)) && (kf & BIT_ULL(KPF_THP)))
+		TH_LOG("a read fault did not map the huge zero page (kpageflags 0x%llx)",
+		       (unsigned long long)kf);
+}
+
+/* A registered io_uring buffer stays pinned (FOLL_PIN | FOLL_LONGTERM) */
+static void pin_area(struct __test_metadata *_metadata, struct _test_data_fork_wp *self)
+{
+	struct mem_area *m = &self->e.mem;
+	struct iovec iov = { .iov_base = m->addr, .iov_len = m->len };
+	int ret;
+
+	ret = io_uring_queue_init(4, &self->ring, 0);
+	ASSERT_EQ(0, ret) TH_LOG("io_uring_queue_init(): %s", strerror(-ret));
+	self->ring_up = true;
+	ret = io_uring_register_buffers(&self->ring, &iov, 1);
+	ASSERT_EQ(0, ret) TH_LOG("io_uring_register_buffers(): %s", strerror(-ret));
+}
+
+FIXTURE_SETUP(fork_wp)
+{
+	struct wp_env *e = &self->e;
+
+	env_setup(_metadata, e, variant->type);
+	if (variant->huge_zero) {
+		map_huge_zero(_metadata, e);
+		return;
+	}
+	fill(&e->mem, e->mem.len, 1);
+	if (e->mem.type == MEM_THP)
+		ASSERT_LE(SZ_2M >> 10, anon_huge_kb(_metadata, e->mem.addr))
+			TH_LOG("the area is not a PMD-mapped THP");
+	pin_area(_metadata, self);
+}
+
+FIXTURE_TEARDOWN(fork_wp)
+{
+	if (self->ring_up)
+		io_uring_queue_exit(&self->ring);
+	env_teardown(_metadata, &self->e);
+}
+
+/* Register with @features, which have EVENT_FORK, and protect everything */
+static void fork_wp_protect(struct __test_metadata *_metadata, struct wp_env *e,
+			    __u64 features)
+{
+	struct mem_area *m = &e->mem;
+
+	env_register(_metadata, e, features | UFFD_FEATURE_EVENT_FORK);
+	env_start_handler(_metadata, e);
+	ASSERT_EQ(0, wp_range(e->uffd, m->addr, m->len, WP));
+	ASSERT_EQ(m->len / page_size, count_wp(_metadata, e->pagemap_fd, m->addr, m->len));
+}
+
+/*
+ * Wait for the WP fault of a write to @addr on @uffd, a child's, and resolve
+ * it.  Returns whether it came.
+ */
+static bool resolve_child_fault(int uffd, const char *addr, size_t unit)
+{
+	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+	struct uffd_msg msg;
+	char *start = unit_start(addr, unit);
+
+	if (poll(&pfd, 1, 10000) <= 0 || read(uffd, &msg, sizeof(msg)) != sizeof(msg))
+		return false;
+	if (msg.event != UFFD_EVENT_PAGEFAULT ||
+	    !(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) ||
+	    unit_start((char *)(uintptr_t)msg.arg.pagefault.address, unit) != start)
+		return false;
+	return wp_range(uffd, start, unit, 0) == 0;
+}
+
+static void wait_child(struct __test_metadata *_metadata, pid_t pid)
+{
+	int status;
+
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("child status 0x%x", status);
+}
+
+/*
+ * Async mode: the child's pagemap shows every page protected and none
+ * written, and a write of the child's is reported to the child.
+ */
+TEST_F(fork_wp, child_keeps_wp_async)
+{
+	struct wp_env *e = &self->e;
+	struct mem_area *m = &e->mem;
+	struct child_report r = { .wp = -1, .written = -1, .written_after = -1 };
+	char *a = second_half(m);
+	int pipefd[2];
+	pid_t pid;
+
+	fork_wp_protect(_metadata, e, ASYNC_FEATURES);
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		int fd = open("/proc/self/pagemap", O_RDONLY);
+
+		if (fd >= 0) {
+			r.wp = count_wp_pages(fd, m->addr, m->len);
+			r.written = scan_written(fd, m->addr, m->len);
+			poke(a, 2);
+			r.written_after = scan_written(fd, m->addr, m->len);
+		}
+		_exit(write(pipefd[1], &r, sizeof(r)) == sizeof(r) ? 0 : 2);
+	}
+	close(pipefd[1]);
+	ASSERT_EQ((ssize_t)sizeof(r), read(pipefd[0], &r, sizeof(r)));
+	close(pipefd[0]);
+	wait_child(_metadata, pid);
+	EXPECT_EQ(1, wait_for_count(&e->handler.fork_events, 1));
+
+	EXPECT_EQ(m->len / page_size, r.wp);
+	EXPECT_EQ(0, r.written);
+	EXPECT_EQ(m->unit / page_size, r.written_after);
+}
+
+/*
+ * Sync mode: the child's pagemap shows every page protected, and a write
+ * of the child's is a WP fault on the uffd the fork event handed over.
+ */
+TEST_F(fork_wp, child_keeps_wp_sync)
+{
+	struct wp_env *e = &self->e;
+	struct mem_area *m = &e->mem;
+	char *a = second_half(m);
+	int pipefd[2], child_uffd;
+	long wp = -1;
+	pid_t pid;
+
+	fork_wp_protect(_metadata, e, SYNC_FEATURES);
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		int fd = open("/proc/self/pagemap", O_RDONLY);
+
+		if (fd >= 0)
+			wp = count_wp_pages(fd, m->addr, m->len);
+		if (write(pipefd[1], &wp, sizeof(wp)) != sizeof(wp))
+			_exit(2);
+		/* Waits for the parent to resolve the fault; the alarm bounds it */
+		alarm(20);
+		poke(a, 2);
+		_exit(peek(a) == 2 ? 0 : 3);
+	}
+	close(pipefd[1]);
+	ASSERT_EQ((ssize_t)sizeof(wp), read(pipefd[0], &wp, sizeof(wp)));
+	close(pipefd[0]);
+	ASSERT_EQ(1, wait_for_count(&e->handler.fork_events, 1));
+	child_uffd = __atomic_load_n(&e->handler.child_uffd, __ATOMIC_SEQ_CST);
+
+	EXPECT_EQ(m->len / page_size, wp);
+	EXPECT_TRUE(resolve_child_fault(child_uffd, a, m->unit))
+		TH_LOG("the child's write raised no WP fault");
+	wait_child(_metadata, pid);
 }
 
 TEST_HARNESS_MAIN
