@@ -211,10 +211,15 @@ static bool remove_migration_pte(struct folio *folio,
 			pte = pte_mkold(pte);
 		if (folio_test_dirty(folio) && is_migration_entry_dirty(entry))
 			pte = pte_mkdirty(pte);
-		if (is_writable_migration_entry(entry))
+		/*
+		 * A pte that userfaultfd write-protects comes back protected
+		 * and read-only, even from a migration entry that says
+		 * writable, as remove_migration_pmd() does for a pmd.
+		 */
+		if (pte_swp_uffd_wp(*pvmw.pte))
+			pte = pte_wrprotect(pte_mkuffd_wp(pte));
+		else if (is_writable_migration_entry(entry))
 			pte = maybe_mkwrite(pte, vma);
-		else if (pte_swp_uffd_wp(*pvmw.pte))
-			pte = pte_mkuffd_wp(pte);
 		else
 			pte = pte_wrprotect(pte);
 
