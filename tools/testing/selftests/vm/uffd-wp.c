@@ -41,6 +41,7 @@
 #include <linux/fs.h>
 #include <linux/kernel-page-flags.h>
 #include <linux/magic.h>
+#include <linux/mempolicy.h>
 #include <linux/perf_event.h>
 #include <linux/types.h>
 #include <linux/userfaultfd.h>
@@ -2406,6 +2407,149 @@ TEST_F(fork_wp, child_keeps_wp_sync)
 	EXPECT_TRUE(resolve_child_fault(child_uffd, a, m->unit))
 		TH_LOG("the child's write raised no WP fault");
 	wait_child(_metadata, pid);
+}
+
+/* Migration restores protected entries protected */
+
+#define MAX_MIGRATE_UNITS	16
+
+/*
+ * move_pages(2) to another node of every unit of the area: 4K pages, the
+ * THP as a whole (remove_migration_pmd()), hugetlb pages.
+ */
+FIXTURE(migrate_wp) {
+	struct wp_env e;
+	void *units[MAX_MIGRATE_UNITS];
+	int nr_units;
+	int target;
+};
+
+FIXTURE_VARIANT(migrate_wp) {
+	enum mem_type type;
+};
+
+FIXTURE_VARIANT_ADD(migrate_wp, anon) {
+	.type = MEM_ANON,
+};
+
+FIXTURE_VARIANT_ADD(migrate_wp, anon_thp) {
+	.type = MEM_THP,
+};
+
+FIXTURE_VARIANT_ADD(migrate_wp, hugetlb) {
+	.type = MEM_HUGETLB,
+};
+
+static long move_pages(int count, void **pages, const int *nodes, int *status, int flags)
+{
+	return syscall(__NR_move_pages, 0, count, pages, nodes, status, flags);
+}
+
+/* The first node with memory that is not @node, or -1 */
+static int other_node(struct __test_metadata *_metadata, int node)
+{
+	char list[256], *p = list, *end;
+	long lo, hi;
+
+	ASSERT_EQ(0, read_knob("/sys/devices/system/node/has_memory", list, sizeof(list)));
+	while (*p && *p != '\n') {
+		lo = strtol(p, &end, 10);
+		ASSERT_NE(p, end) TH_LOG("cannot parse the node list \"%s\"", list);
+		hi = lo;
+		if (*end == '-')
+			hi = strtol(end + 1, &end, 10);
+		if (lo != node)
+			return lo;
+		if (hi > node)
+			return node + 1;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return -1;
+}
+
+FIXTURE_SETUP(migrate_wp)
+{
+	struct wp_env *e = &self->e;
+	struct mem_area *m = &e->mem;
+	size_t stride;
+	int status = -1;
+
+	env_setup(_metadata, e, variant->type);
+	fill(m, m->len, 1);
+	stride = m->type == MEM_THP ? SZ_2M : m->unit;
+	for (self->nr_units = 0; self->nr_units * stride < m->len; self->nr_units++)
+		self->units[self->nr_units] = m->addr + self->nr_units * stride;
+	if (m->type == MEM_THP)
+		ASSERT_LE(SZ_2M >> 10, anon_huge_kb(_metadata, m->addr))
+			TH_LOG("the area is not a PMD-mapped THP");
+
+	ASSERT_EQ(0, move_pages(1, self->units, NULL, &status, 0));
+	ASSERT_LE(0, status) TH_LOG("move_pages() query: status %d", status);
+	self->target = other_node(_metadata, status);
+	ASSERT_LE(0, self->target) TH_LOG("needs two NUMA nodes with memory");
+}
+
+FIXTURE_TEARDOWN(migrate_wp)
+{
+	env_teardown(_metadata, &self->e);
+}
+
+/* Move every unit to the target node; a THP must move whole, still a PMD */
+static void migrate_area(struct __test_metadata *_metadata, struct _test_data_migrate_wp *self)
+{
+	int nodes[MAX_MIGRATE_UNITS], status[MAX_MIGRATE_UNITS], i;
+	struct mem_area *m = &self->e.mem;
+
+	for (i = 0; i < self->nr_units; i++) {
+		nodes[i] = self->target;
+		status[i] = -1000;
+	}
+	ASSERT_EQ(0, move_pages(self->nr_units, self->units, nodes, status, MPOL_MF_MOVE))
+		TH_LOG("move_pages() to node %d: %s", self->target, strerror(errno));
+	for (i = 0; i < self->nr_units; i++)
+		ASSERT_EQ(self->target, status[i]) TH_LOG("unit %d", i);
+	if (m->type == MEM_THP)
+		ASSERT_LE(SZ_2M >> 10, anon_huge_kb(_metadata, m->addr))
+			TH_LOG("the THP was split, not migrated whole");
+}
+
+/* Async mode: nothing is written by the move, a later write is reported */
+TEST_F_TIMEOUT(migrate_wp, async_migration_keeps_wp, 60)
+{
+	struct wp_env *e = &self->e;
+	struct mem_area *m = &e->mem;
+	char *a = second_half(m);
+
+	env_register(_metadata, e, ASYNC_FEATURES);
+	ASSERT_EQ(0, wp_range(e->uffd, m->addr, m->len, WP));
+	migrate_area(_metadata, self);
+
+	EXPECT_EQ(m->len / page_size, count_wp(_metadata, e->pagemap_fd, m->addr, m->len));
+	EXPECT_EQ(0, scan_written(e->pagemap_fd, m->addr, m->len));
+	poke(a, 2);
+	EXPECT_FALSE(uffd_readable(e->uffd));
+	EXPECT_EQ(m->unit / page_size, scan_written(e->pagemap_fd, m->addr, m->len));
+	EXPECT_EQ(0, wp_mismatches(_metadata, e, a, a));
+	EXPECT_EQ(2, peek(a));
+	EXPECT_EQ(1, peek(m->addr));
+}
+
+/* Sync mode: a write after the move is a WP fault */
+TEST_F_TIMEOUT(migrate_wp, sync_migration_keeps_wp, 60)
+{
+	struct wp_env *e = &self->e;
+	struct mem_area *m = &e->mem;
+	char *a = second_half(m);
+
+	env_register(_metadata, e, SYNC_FEATURES);
+	env_start_handler(_metadata, e);
+	ASSERT_EQ(0, wp_range(e->uffd, m->addr, m->len, WP));
+	migrate_area(_metadata, self);
+
+	EXPECT_EQ(m->len / page_size, count_wp(_metadata, e->pagemap_fd, m->addr, m->len));
+	poke(a, 2);
+	EXPECT_EQ(1, wp_faults(&e->handler));
+	EXPECT_EQ(2, peek(a));
 }
 
 TEST_HARNESS_MAIN
