@@ -49,6 +49,36 @@ static int hmm_pfns_fill(unsigned long addr, unsigned long end,
 	return 0;
 }
 
+static int hmm_handle_faults(struct vm_area_struct *vma, unsigned long addr,
+			     unsigned long end, unsigned int fault_flags)
+{
+	for (; addr < end; addr += PAGE_SIZE)
+		if (handle_mm_fault(vma, addr, fault_flags, NULL) &
+		    VM_FAULT_ERROR)
+			return -EFAULT;
+	return -EBUSY;
+}
+
+/*
+ * A hugetlb walk holds the hugetlb vma lock for reading, and hugetlb_fault()
+ * takes it again: with a writer queued in between, that is a deadlock. The
+ * faults go without it; the pte is not looked at again, as -EBUSY makes
+ * hmm_range_fault() walk the range once more.
+ */
+static int hmm_fault_pages(struct vm_area_struct *vma, unsigned long addr,
+			   unsigned long end, unsigned int fault_flags)
+{
+	int ret;
+
+	if (!is_vm_hugetlb_page(vma))
+		return hmm_handle_faults(vma, addr, end, fault_flags);
+
+	hugetlb_vma_unlock_read(vma);
+	ret = hmm_handle_faults(vma, addr, end, fault_flags);
+	hugetlb_vma_lock_read(vma);
+	return ret;
+}
+
 /*
  * hmm_vma_fault() - fault in a range lacking valid pmd or pte(s)
  * @addr: range virtual start address (inclusive)
@@ -76,11 +106,7 @@ static int hmm_vma_fault(unsigned long addr, unsigned long end,
 		fault_flags |= FAULT_FLAG_WRITE;
 	}
 
-	for (; addr < end; addr += PAGE_SIZE)
-		if (handle_mm_fault(vma, addr, fault_flags, NULL) &
-		    VM_FAULT_ERROR)
-			return -EFAULT;
-	return -EBUSY;
+	return hmm_fault_pages(vma, addr, end, fault_flags);
 }
 
 static unsigned int hmm_pte_need_fault(const struct hmm_vma_walk *hmm_vma_walk,

@@ -302,6 +302,14 @@ static int walk_hugetlb_range(unsigned long addr, unsigned long end,
 	const struct mm_walk_ops *ops = walk->ops;
 	int err = 0;
 
+	/*
+	 * The mmap lock does not keep a pmd page shared with other processes
+	 * (huge_pmd_share()) in place: a truncation or hole punch elsewhere
+	 * unshares it (huge_pmd_unshare(), under the vma lock in write mode)
+	 * and its last user may then free it. Hold the vma lock for reading
+	 * while the pte pointers are looked up and used, as faults do.
+	 */
+	hugetlb_vma_lock_read(vma);
 	do {
 		next = hugetlb_entry_end(h, addr, end);
 		pte = huge_pte_offset(walk->mm, addr & hmask, sz);
@@ -314,6 +322,7 @@ static int walk_hugetlb_range(unsigned long addr, unsigned long end,
 		if (err)
 			break;
 	} while (addr = next, addr != end);
+	hugetlb_vma_unlock_read(vma);
 
 	return err;
 }

@@ -21,7 +21,15 @@ struct mm_walk;
  *			depth is -1 if not known, 0:PGD, 1:P4D, 2:PUD, 3:PMD.
  *			Any folded depths (where PTRS_PER_P?D is equal to 1)
  *			are skipped.
- * @hugetlb_entry:	if set, called for each hugetlb entry
+ * @hugetlb_entry:	if set, called for each hugetlb entry. In a hugetlb
+ *			vma, it and @pte_hole run with the hugetlb vma lock
+ *			held for reading: that keeps a shared pmd page, with
+ *			the pte and its lock, from being unshared and freed.
+ *			They may sleep, but must drop the lock around a fault
+ *			of the vma (hugetlb_fault() takes it again) and not
+ *			touch the pte after dropping it. As faults take
+ *			i_mmap_rwsem inside it, walk_page_mapping() cannot
+ *			walk hugetlb vmas with this callback.
  * @test_walk:		caller specific callback function to determine whether
  *			we walk over the current vma or not. Returning 0 means
  *			"do page table walk over the current vma", returning
