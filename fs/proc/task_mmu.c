@@ -2353,7 +2353,8 @@ static bool pm_scan_wp_hugetlb(struct vm_area_struct *vma, unsigned long addr,
  * Leave markers in the empty entries of the huge pages wholly inside
  * [@addr, @end). Only entries still empty: a page faulted in meanwhile was
  * not reported as written (empty hugetlb entries are not), so protecting
- * it could hide its write.
+ * it could hide its write. huge_pte_alloc() needs the hugetlb vma lock for
+ * reading, as in hugetlb_fault(): the walk holds it.
  */
 static int pm_scan_hugetlb_hole_wp(struct vm_area_struct *vma,
 				   unsigned long addr, unsigned long end)
@@ -2406,9 +2407,9 @@ static int pm_scan_hugetlb_entry(pte_t *ptep, unsigned long hmask,
 	}
 
 	/*
-	 * Protecting: only async uffd-wp VMAs get here, and those never
-	 * share page tables (uffd_disable_huge_pmd_share()), so the page
-	 * table lock alone keeps the entry stable.
+	 * Protecting: only async uffd-wp VMAs get here. The walk holds the
+	 * hugetlb vma lock, so ptep stays valid; the page table lock keeps
+	 * the entry stable while it is tested, reported and protected.
 	 */
 	ptl = huge_pte_lock(h, vma->vm_mm, ptep);
 	pte = huge_ptep_get(ptep);
