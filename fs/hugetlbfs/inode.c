@@ -393,26 +393,28 @@ static void hugetlb_delete_from_page_cache(struct page *page)
  * sure vma (and vm_mm) will not go away.  We also hold the hugetlb fault
  * mutex for the page in the mapping.  So, we can not race with page being
  * faulted into the vma.
+ *
+ * The entry is read under its page table lock: PAGEMAP_SCAN write-protects
+ * it with huge_ptep_modify_prot_start() and _commit(), under that lock only,
+ * and the entry is none in between. Seen then, the vma would be skipped and
+ * the page left mapped once it leaves the page cache.
  */
 static bool hugetlb_vma_maps_page(struct vm_area_struct *vma,
 				unsigned long addr, struct page *page)
 {
+	struct hstate *h = hstate_vma(vma);
+	spinlock_t *ptl;	/* of the page table holding the entry */
 	pte_t *ptep, pte;
 
-	ptep = huge_pte_offset(vma->vm_mm, addr,
-			huge_page_size(hstate_vma(vma)));
-
+	ptep = huge_pte_offset(vma->vm_mm, addr, huge_page_size(h));
 	if (!ptep)
 		return false;
 
+	ptl = huge_pte_lock(h, vma->vm_mm, ptep);
 	pte = huge_ptep_get(ptep);
-	if (huge_pte_none(pte) || !pte_present(pte))
-		return false;
+	spin_unlock(ptl);
 
-	if (pte_page(pte) == page)
-		return true;
-
-	return false;
+	return pte_present(pte) && pte_page(pte) == page;
 }
 
 /*
