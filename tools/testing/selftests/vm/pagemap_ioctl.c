@@ -37,6 +37,7 @@
 #include <sys/wait.h>
 #include <grp.h>
 #include <linux/fs.h>
+#include <linux/mempolicy.h>
 #include <linux/userfaultfd.h>
 #ifndef PAGEMAP_IOCTL_NO_IO_URING
 #include <liburing.h>
@@ -3986,5 +3987,714 @@ TEST_F(lazyfree, swapped_out_protection_dropped)
 				     PAGE_IS_WRITTEN);
 	free(want);
 }
+
+/* ---------------------------------------------------------------------- */
+/* Hugetlb page tables shared between processes                            */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Guards the walks of hugetlb page tables against pmd unsharing: a shared
+ * hugetlb mapping of a whole 1 GiB aligned GiB shares its pmd page with every
+ * other process mapping the same GiB of the file (huge_pmd_share()). A hole
+ * punch anywhere in it unshares the page from all of them but one, which
+ * frees it when it unmaps. pagemap read(), PAGEMAP_SCAN, smaps, numa_maps,
+ * mincore() and mbind() walking the page tables of the others must not be
+ * left with a pointer into it.
+ *
+ * It takes two 1 GiB aligned GiBs of address space: 64-bit only.
+ */
+#if __SIZEOF_POINTER__ == 8
+
+/* Huge pages in use: the even ones stay, the odd ones are punched */
+#define SHARE_PAGES		8
+#define SHARE_SECONDS		15
+#define SHARE_CHILD_CYCLES	4	/* map, share, punch; per child */
+#define SHARE_WALKERS		5	/* threads */
+#define PM_PFN_MASK		0x007fffffffffffffULL
+#define PM_SOFT_DIRTY		0x0080000000000000ULL
+#define PM_EXCLUSIVE		0x0100000000000000ULL
+#define PM_UFFD_WP		0x0200000000000000ULL
+#define PM_FILE			0x2000000000000000ULL
+#define PM_PRESENT		0x8000000000000000ULL
+
+enum share_count {
+	SHARE_TOUCHES,
+	SHARE_IOCTL_SCANS,
+	SHARE_READ_SCANS,
+	SHARE_STAT_READS,
+	SHARE_WP_SCANS,
+	SHARE_NR_COUNTS
+};
+
+static const char * const share_count_name[SHARE_NR_COUNTS] = {
+	"touch rounds", "PAGEMAP_SCANs", "pagemap reads",
+	"smaps/numa_maps/mincore rounds", "WP_MATCHING scans",
+};
+
+FIXTURE(pmd_share) {
+	struct mem file;	/* a 1 GiB hugetlbfs file, and a reservation */
+	char *addr;		/* all of the file, on a 1 GiB boundary */
+	struct mem wp;		/* a reservation for the uffd-wp mapping */
+	char *wp_addr;		/* SHARE_PAGES huge pages of the file, async uffd-wp */
+	size_t wp_len;
+	int pagemap_fd;
+	int uffd;
+	size_t hp;		/* pages in a huge page */
+	__u64 pfn[SHARE_PAGES];	/* the frames the file's huge pages got */
+	__u64 mapped_cats;	/* PAGEMAP_SCAN categories of a mapped huge page */
+	int stop;
+	pthread_mutex_t lock;
+	char failure[512];	/* what a thread found wrong first */
+	unsigned long count[SHARE_NR_COUNTS];
+};
+
+FIXTURE_SETUP(pmd_share)
+{
+	char *want;
+	size_t i;
+
+	global_init();
+	self->hp = HPAGE_SIZE / page_size;
+	self->uffd = -1;
+	self->file.fd = -1;
+	self->wp.fd = -1;
+	pthread_mutex_init(&self->lock, NULL);
+	self->pagemap_fd = open_pagemap(0);
+	ASSERT_LE(0, self->pagemap_fd);
+
+	self->file.fd = memfd_create("pmd_share", MFD_HUGETLB);
+	ASSERT_LE(0, self->file.fd);
+	ASSERT_EQ(0, ftruncate(self->file.fd, SZ_1G));
+	want = reserve_aligned(&self->file, SZ_1G, SZ_1G);
+	ASSERT_TRUE(!!want);
+	/* NORESERVE: the file is larger than the hugetlb pool */
+	self->addr = mmap(want, SZ_1G, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_NORESERVE | MAP_FIXED, self->file.fd, 0);
+	ASSERT_EQ(want, self->addr);
+	for (i = 0; i < SHARE_PAGES; i++)
+		write_page(self->addr + i * HPAGE_SIZE);
+	for (i = 0; i < SHARE_PAGES; i++) {
+		__u64 e = pagemap_entry(self->pagemap_fd, self->addr + i * HPAGE_SIZE);
+
+		ASSERT_TRUE(e & PM_PRESENT);
+		self->pfn[i] = e & PM_PFN_MASK;
+		ASSERT_NE(0, self->pfn[i]) TH_LOG("frame numbers are hidden: needs root");
+		ASSERT_EQ(0, self->pfn[i] % self->hp);
+	}
+
+	/* The same pages again, in a GiB of their own, tracked by uffd-wp */
+	self->wp_len = SHARE_PAGES * HPAGE_SIZE;
+	want = reserve_aligned(&self->wp, self->wp_len, SZ_1G);
+	ASSERT_TRUE(!!want);
+	self->wp_addr = mmap(want, self->wp_len, PROT_READ | PROT_WRITE,
+			     MAP_SHARED | MAP_NORESERVE | MAP_FIXED, self->file.fd, 0);
+	ASSERT_EQ(want, self->wp_addr);
+	ASSERT_EQ(0, madvise(self->wp_addr, self->wp_len, MADV_DONTFORK));
+	self->uffd = uffd_open_wp_async();
+	ASSERT_LE(0, self->uffd);
+	ASSERT_EQ(0, uffd_register_wp(self->uffd, self->wp_addr, self->wp_len));
+}
+
+FIXTURE_TEARDOWN(pmd_share)
+{
+	mem_unmap(&self->wp);
+	mem_unmap(&self->file);
+	close(self->pagemap_fd);
+	if (self->uffd >= 0)
+		close(self->uffd);
+}
+
+static char *share_page(struct _test_data_pmd_share *self, size_t i)
+{
+	return self->addr + i * HPAGE_SIZE;
+}
+
+static bool page_mapped(int pagemap_fd, const char *p)
+{
+	return pagemap_entry(pagemap_fd, p) & PM_PRESENT;
+}
+
+static int punch_huge_page(struct _test_data_pmd_share *self, size_t i)
+{
+	return fallocate(self->file.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			 i * HPAGE_SIZE, HPAGE_SIZE);
+}
+
+static void share_fail(struct _test_data_pmd_share *self, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&self->lock);
+	if (!self->failure[0]) {
+		va_start(ap, fmt);
+		vsnprintf(self->failure, sizeof(self->failure), fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&self->lock);
+	__atomic_store_n(&self->stop, 1, __ATOMIC_SEQ_CST);
+}
+
+static bool share_stopped(struct _test_data_pmd_share *self)
+{
+	return __atomic_load_n(&self->stop, __ATOMIC_SEQ_CST);
+}
+
+static void share_counted(struct _test_data_pmd_share *self, enum share_count c)
+{
+	__atomic_fetch_add(&self->count[c], 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * A child has the mapping but no page table for it (fork copies none for
+ * shared mappings): touching huge page 0 shows it page 2, which only the
+ * parent touched, if and only if the pmd page is shared. It then punches
+ * huge page 1: the pmd page stays with one of the two, the other has its pud
+ * cleared and sees none of the pages. Exit status: bit 0 shared, bit 1 page
+ * 2 still seen after the punch, 4 an error.
+ */
+static int punching_child(struct _test_data_pmd_share *self)
+{
+	int fd = open_pagemap(0);
+	int ret = 0;
+
+	if (fd < 0)
+		return 4;
+	read_page(share_page(self, 0));
+	if (page_mapped(fd, share_page(self, 2)))
+		ret |= 1;
+	if (punch_huge_page(self, 1))
+		return 4;
+	if (page_mapped(fd, share_page(self, 2)))
+		ret |= 2;
+	return ret;
+}
+
+/* The pmd page is shared, and a hole punch unshares it */
+static void check_pmd_sharing(struct __test_metadata *_metadata,
+			      struct _test_data_pmd_share *self)
+{
+	bool parent_sees;
+	int status;
+	__u64 e;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(punching_child(self));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_GT(4, WEXITSTATUS(status));
+	ASSERT_TRUE(WEXITSTATUS(status) & 1) TH_LOG("the child did not share the pmd page");
+	parent_sees = page_mapped(self->pagemap_fd, share_page(self, 2));
+	ASSERT_NE(parent_sees, !!(WEXITSTATUS(status) & 2))
+		TH_LOG("after the punch, parent %s page 2 and the child %s",
+		       parent_sees ? "sees" : "doesn't see",
+		       WEXITSTATUS(status) & 2 ? "did" : "didn't");
+	read_page(share_page(self, 2));
+	write_page(share_page(self, 1));
+	e = pagemap_entry(self->pagemap_fd, share_page(self, 2));
+	ASSERT_TRUE(e & PM_PRESENT);
+	ASSERT_EQ(self->pfn[2], e & PM_PFN_MASK);
+}
+
+/*
+ * Protect all of the uffd-wp mapping with one WP_MATCHING scan while it has
+ * no page table yet: the walk finds a hole, allocates the page table and
+ * leaves a marker in the first huge page.
+ */
+static void protect_wp_mapping(struct __test_metadata *_metadata,
+			       struct _test_data_pmd_share *self)
+{
+	const struct scan_req all = {
+		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+		.ret = ALL_CATEGORIES,
+	};
+	__u64 base = addr_of(self->wp_addr), walk_end, next = base;
+	struct page_region vec[SHARE_PAGES];
+	long n, r;
+	size_t i;
+	__u64 e;
+
+	n = pagemap_scan(self->pagemap_fd, base, base + self->wp_len, vec, SHARE_PAGES, &all,
+			 &walk_end);
+	ASSERT_LT(0, n);
+	ASSERT_EQ(base + self->wp_len, walk_end);
+	for (r = 0; r < n; r++) {
+		ASSERT_EQ(next, vec[r].start);
+		ASSERT_EQ(0, vec[r].categories & (PAGE_IS_PRESENT | PAGE_IS_WRITTEN));
+		next = vec[r].end;
+	}
+	ASSERT_EQ(base + self->wp_len, next);
+	/* The hole was the first huge page; the others are none, not written */
+	for (i = 0; i < SHARE_PAGES; i++) {
+		e = pagemap_entry(self->pagemap_fd, self->wp_addr + i * HPAGE_SIZE);
+		ASSERT_EQ(i ? 0 : PM_UFFD_WP, e & (PM_UFFD_WP | PM_PRESENT)) TH_LOG("page %zu", i);
+	}
+}
+
+/* Map the huge pages in use, the punched ones anew */
+static void touch_share_pages(struct _test_data_pmd_share *self)
+{
+	size_t i;
+
+	for (i = 0; i < SHARE_PAGES; i++) {
+		if (i % 2)
+			write_page(share_page(self, i));
+		else
+			read_page(share_page(self, i));
+	}
+}
+
+/* Map the pages again after the punches unmapped them */
+static void *share_toucher(void *arg)
+{
+	struct _test_data_pmd_share *self = arg;
+
+	while (!share_stopped(self)) {
+		touch_share_pages(self);
+		share_counted(self, SHARE_TOUCHES);
+	}
+	return NULL;
+}
+
+/*
+ * PAGEMAP_SCAN of the whole GiB for mapped pages: only the huge pages in use
+ * can be there, whole, each with the categories of a mapped page.
+ */
+static void *share_scan_ioctl(void *arg)
+{
+	const struct scan_req mapped = {
+		.anyof = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.ret = ALL_CATEGORIES,
+	};
+	struct _test_data_pmd_share *self = arg;
+	__u64 base = addr_of(self->addr), walk_end;
+	struct page_region vec[SHARE_PAGES];
+	long n, i;
+
+	while (!share_stopped(self)) {
+		n = pagemap_scan(self->pagemap_fd, base, base + SZ_1G, vec, SHARE_PAGES,
+				 &mapped, &walk_end);
+		if (n < 0 || walk_end != base + SZ_1G) {
+			share_fail(self, "PAGEMAP_SCAN returned %ld (errno %d), walk_end %#llx",
+				   n, errno, walk_end);
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			if (vec[i].start % HPAGE_SIZE || vec[i].end % HPAGE_SIZE ||
+			    vec[i].start >= vec[i].end || vec[i].start < base ||
+			    vec[i].end > base + SHARE_PAGES * HPAGE_SIZE ||
+			    (vec[i].categories & ~PAGE_IS_SOFT_DIRTY) != self->mapped_cats) {
+				share_fail(self,
+					   "PAGEMAP_SCAN region [%#llx, %#llx) categories %#llx, expected huge pages [0, %d) with %#llx",
+					   vec[i].start - base, vec[i].end - base,
+					   vec[i].categories, SHARE_PAGES, self->mapped_cats);
+				break;
+			}
+		}
+		share_counted(self, SHARE_IOCTL_SCANS);
+	}
+	return NULL;
+}
+
+/*
+ * The pagemap entries of huge page @i: all none, or all mapped with the
+ * frames of one huge page, the one the file has if it was never punched.
+ */
+static bool check_huge_page_entries(struct _test_data_pmd_share *self, const __u64 *e,
+				    size_t i)
+{
+	const __u64 mapped_ok = PM_PRESENT | PM_FILE | PM_EXCLUSIVE | PM_SOFT_DIRTY |
+				PM_PFN_MASK;
+	__u64 first = e[0] & PM_PFN_MASK;
+	size_t j;
+
+	if (!(e[0] & PM_PRESENT)) {
+		for (j = 0; j < self->hp; j++) {
+			if (e[j] & ~PM_SOFT_DIRTY) {
+				share_fail(self,
+					   "pagemap: huge page %zu entry %zu is %#llx, entry 0 %#llx",
+					   i, j, e[j], e[0]);
+				return false;
+			}
+		}
+		return true;
+	}
+	if (i >= SHARE_PAGES || first % self->hp || (!(i % 2) && first != self->pfn[i])) {
+		share_fail(self, "pagemap: huge page %zu mapped at frame %#llx (set up at %#llx)",
+			   i, first, i < SHARE_PAGES ? self->pfn[i] : 0);
+		return false;
+	}
+	for (j = 0; j < self->hp; j++) {
+		if (!(e[j] & PM_PRESENT) || !(e[j] & PM_FILE) || (e[j] & ~mapped_ok) ||
+		    (e[j] & PM_PFN_MASK) != first + j) {
+			share_fail(self, "pagemap: huge page %zu entry %zu is %#llx, entry 0 %#llx",
+				   i, j, e[j], e[0]);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* pagemap read() of the whole GiB */
+static void *share_scan_read(void *arg)
+{
+	struct _test_data_pmd_share *self = arg;
+	size_t len = SZ_1G / page_size * sizeof(__u64), i;
+	off_t off = addr_of(self->addr) / page_size * sizeof(__u64);
+	__u64 *e = malloc(len);
+	ssize_t got;
+
+	if (!e) {
+		share_fail(self, "no memory for the pagemap entries");
+		return NULL;
+	}
+	while (!share_stopped(self)) {
+		got = pread(self->pagemap_fd, e, len, off);
+		if (got != (ssize_t)len) {
+			share_fail(self, "pagemap read %zd of %zu bytes (errno %d)", got, len,
+				   errno);
+			break;
+		}
+		for (i = 0; i < SZ_1G / HPAGE_SIZE; i++)
+			if (!check_huge_page_entries(self, e + i * self->hp, i))
+				break;
+		share_counted(self, SHARE_READ_SCANS);
+	}
+	free(e);
+	return NULL;
+}
+
+/* The sum of the "N<node>=<pages>" counts of the numa_maps line of @addr */
+static long numa_maps_pages(const void *addr)
+{
+	FILE *f = fopen("/proc/self/numa_maps", "r");
+	char line[1024], start[32], *tok, *save;
+	long pages = -1;
+	unsigned long n;
+	int node;
+
+	if (!f)
+		return -1;
+	snprintf(start, sizeof(start), "%08lx ", (unsigned long)addr);
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, start, strlen(start)))
+			continue;
+		pages = 0;
+		for (tok = strtok_r(line, "\n ", &save); tok; tok = strtok_r(NULL, "\n ", &save))
+			if (sscanf(tok, "N%d=%lu", &node, &n) == 2)
+				pages += n;
+		break;
+	}
+	fclose(f);
+	return pages;
+}
+
+static bool read_whole_file(const char *path)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return false;
+	do {
+		n = read(fd, buf, sizeof(buf));
+	} while (n > 0);
+	close(fd);
+	return n == 0;
+}
+
+/*
+ * smaps, smaps_rollup, numa_maps and mincore() of the GiB: no more huge
+ * pages than are in use, and mincore() sees none of the pages never used.
+ */
+static void *share_scan_stats(void *arg)
+{
+	struct _test_data_pmd_share *self = arg;
+	unsigned char *vec = malloc(SZ_1G / page_size);
+	unsigned long shared_kb, private_kb, hp_kb = HPAGE_SIZE >> 10;
+	char val[64], val2[64];
+	size_t i;
+	long pages;
+
+	if (!vec) {
+		share_fail(self, "no memory for the mincore vector");
+		return NULL;
+	}
+	while (!share_stopped(self)) {
+		if (!smaps_field(self->addr, "Shared_Hugetlb:", val, sizeof(val)) ||
+		    !smaps_field(self->addr, "Private_Hugetlb:", val2, sizeof(val2))) {
+			share_fail(self, "no Hugetlb fields in smaps");
+			break;
+		}
+		shared_kb = strtoul(val, NULL, 10);
+		private_kb = strtoul(val2, NULL, 10);
+		if (shared_kb > SHARE_PAGES * hp_kb || shared_kb % hp_kb ||
+		    private_kb > SHARE_PAGES * hp_kb || private_kb % hp_kb) {
+			share_fail(self, "smaps: Shared_Hugetlb %lu kB, Private_Hugetlb %lu kB",
+				   shared_kb, private_kb);
+			break;
+		}
+		if (!read_whole_file("/proc/self/smaps_rollup")) {
+			share_fail(self, "smaps_rollup read failed (errno %d)", errno);
+			break;
+		}
+		pages = numa_maps_pages(self->addr);
+		if (pages < 0 || pages > SHARE_PAGES) {
+			share_fail(self, "numa_maps: %ld huge pages", pages);
+			break;
+		}
+		if (mincore(self->addr, SZ_1G, vec)) {
+			share_fail(self, "mincore failed (errno %d)", errno);
+			break;
+		}
+		for (i = 0; i < SZ_1G / page_size; i++) {
+			if (vec[i] > 1 || (vec[i] && i >= SHARE_PAGES * self->hp)) {
+				share_fail(self, "mincore: page %zu is %u", i, vec[i]);
+				break;
+			}
+		}
+		share_counted(self, SHARE_STAT_READS);
+	}
+	free(vec);
+	return NULL;
+}
+
+/*
+ * Write some of the pages of the uffd-wp mapping, then WP_MATCHING: those
+ * written are reported and protected again. Punches make an odd page none,
+ * which is not written; the even ones are never punched, so exactly the
+ * even pages written since the last scan are reported.
+ */
+static void *share_scan_wp(void *arg)
+{
+	struct _test_data_pmd_share *self = arg;
+	__u64 base = addr_of(self->wp_addr), walk_end;
+	struct page_region vec[SHARE_PAGES];
+	bool written[SHARE_PAGES], reported[SHARE_PAGES];
+	uint64_t rnd = 0x9e3779b97f4a7c15ULL;
+	__u64 a;
+	long n, r;
+	size_t i;
+
+	while (!share_stopped(self)) {
+		uint64_t pick = next_random(&rnd);
+
+		for (i = 0; i < SHARE_PAGES; i++) {
+			written[i] = pick & (1ULL << i);
+			reported[i] = false;
+			if (written[i])
+				write_page(self->wp_addr + i * HPAGE_SIZE);
+		}
+		n = pagemap_scan(self->pagemap_fd, base, base + self->wp_len, vec, SHARE_PAGES,
+				 &req_protect_written, &walk_end);
+		if (n < 0 || walk_end != base + self->wp_len) {
+			share_fail(self, "WP_MATCHING scan returned %ld (errno %d)", n, errno);
+			break;
+		}
+		for (r = 0; r < n; r++) {
+			if (vec[r].start % HPAGE_SIZE || vec[r].end % HPAGE_SIZE ||
+			    vec[r].start < base || vec[r].end > base + self->wp_len ||
+			    vec[r].start >= vec[r].end) {
+				share_fail(self, "WP_MATCHING region [%#llx, %#llx)",
+					   vec[r].start - base, vec[r].end - base);
+				return NULL;
+			}
+			for (a = vec[r].start; a < vec[r].end; a += HPAGE_SIZE)
+				reported[(a - base) / HPAGE_SIZE] = true;
+		}
+		for (i = 0; i < SHARE_PAGES; i++) {
+			if (reported[i] != written[i] && (reported[i] || !(i % 2))) {
+				share_fail(self, "WP_MATCHING: page %zu written %d, reported %d",
+					   i, written[i], reported[i]);
+				return NULL;
+			}
+		}
+		share_counted(self, SHARE_WP_SCANS);
+	}
+	return NULL;
+}
+
+/*
+ * Share the pmd page (or make one the parent then shares), punch one of the
+ * odd huge pages, which unshares the pmd page, and map the file again,
+ * which frees the pmd page if this child was left with it. Exit status 0
+ * if the pmd page was seen shared at least once, 1 if not, 2 on an error.
+ */
+static int sharer_child(struct _test_data_pmd_share *self, unsigned long round)
+{
+	int fd = open_pagemap(0);
+	bool shared = false;
+	size_t hole;
+	int c;
+
+	if (fd < 0)
+		return 2;
+	for (c = 0; c < SHARE_CHILD_CYCLES; c++) {
+		hole = 2 * ((round * SHARE_CHILD_CYCLES + c) % (SHARE_PAGES / 2)) + 1;
+		read_page(share_page(self, 0));
+		shared |= page_mapped(fd, share_page(self, 2));
+		write_page(share_page(self, hole));
+		if (punch_huge_page(self, hole))
+			return 2;
+		if (mmap(self->addr, SZ_1G, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_NORESERVE | MAP_FIXED, self->file.fd, 0) != self->addr)
+			return 2;
+	}
+	return shared ? 0 : 1;
+}
+
+/* The nodes of the huge pages in use, from move_pages() */
+static bool share_page_nodes(struct _test_data_pmd_share *self, int *node)
+{
+	void *pages[SHARE_PAGES];
+	size_t i;
+
+	for (i = 0; i < SHARE_PAGES; i++)
+		pages[i] = share_page(self, i);
+	return !syscall(__NR_move_pages, 0, SHARE_PAGES, pages, NULL, node, 0);
+}
+
+static bool share_pages_on_node(struct __test_metadata *_metadata,
+				struct _test_data_pmd_share *self, int want)
+{
+	int node[SHARE_PAGES];
+	size_t i;
+
+	/* Migration unshared the pmd page: this process may see none */
+	touch_share_pages(self);
+	if (!share_page_nodes(self, node)) {
+		TH_LOG("move_pages failed (errno %d)", errno);
+		return false;
+	}
+	for (i = 0; i < SHARE_PAGES; i++) {
+		if (node[i] != want) {
+			TH_LOG("huge page %zu is on node %d, not %d", i, node[i], want);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * With a child sharing the pmd page, mbind(MPOL_MF_MOVE_ALL) moves the huge
+ * pages to node 1 and migrate_pages() moves them back to node 0.
+ */
+static void check_shared_migration(struct __test_metadata *_metadata,
+				   struct _test_data_pmd_share *self)
+{
+	unsigned long node0 = 1UL << 0, node1 = 1UL << 1;
+	unsigned long maxnode = sizeof(node0) * 8;
+	int ready[2], done[2], status;
+	char c = 0;
+	pid_t pid;
+
+	ASSERT_EQ(0, access("/sys/devices/system/node/node1", F_OK))
+		TH_LOG("needs two NUMA nodes");
+	touch_share_pages(self);
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(done));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int fd = open_pagemap(0);
+
+		close(done[1]);
+		read_page(share_page(self, 0));
+		c = fd >= 0 && page_mapped(fd, share_page(self, 2));
+		if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) != 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(done[0]);
+	close(ready[1]);
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	ASSERT_EQ(1, c) TH_LOG("the child did not share the pmd page");
+
+	ASSERT_EQ(0, syscall(__NR_mbind, self->addr, SZ_1G, MPOL_BIND, &node1, maxnode,
+			     MPOL_MF_MOVE_ALL | MPOL_MF_STRICT))
+		TH_LOG("mbind failed (errno %d)", errno);
+	ASSERT_TRUE(share_pages_on_node(_metadata, self, 1));
+	ASSERT_EQ(0, syscall(__NR_mbind, self->addr, SZ_1G, MPOL_DEFAULT, NULL, 0, 0));
+	ASSERT_LE(0, syscall(__NR_migrate_pages, 0, maxnode, &node1, &node0))
+		TH_LOG("migrate_pages failed (errno %d)", errno);
+	ASSERT_TRUE(share_pages_on_node(_metadata, self, 0));
+
+	close(done[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, status);
+	close(ready[0]);
+}
+
+/*
+ * Threads of this process walk its page tables in every way, while children
+ * share the pmd page, punch holes and unmap it, for SHARE_SECONDS. KASAN
+ * reports a walk that used the pmd page after it was freed; the walkers
+ * check that all they saw is what the file could map there. Then mbind()
+ * and migrate_pages() move the shared pages to the other node and back.
+ */
+TEST_F_TIMEOUT(pmd_share, walks_race_hole_punches_and_unshares, 180)
+{
+	void *(*const walker[SHARE_WALKERS])(void *) = {
+		share_toucher, share_scan_ioctl, share_scan_read, share_scan_stats,
+		share_scan_wp,
+	};
+	const struct scan_req all = { .ret = ALL_CATEGORIES };
+	unsigned long rounds = 0, shared = 0;
+	__u64 base = addr_of(self->addr);
+	struct page_region vec[SHARE_PAGES];
+	pthread_t threads[SHARE_WALKERS];
+	struct timespec t0;
+	int status, c;
+	size_t i;
+	pid_t pid;
+
+	ASSERT_TRUE(in_guest()) TH_LOG("needs the guest, for KASAN and lockdep");
+	check_pmd_sharing(_metadata, self);
+	protect_wp_mapping(_metadata, self);
+	touch_share_pages(self);
+	ASSERT_EQ(1, pagemap_scan(self->pagemap_fd, base, base + HPAGE_SIZE, vec, 1, &all, NULL));
+	self->mapped_cats = vec[0].categories & ~PAGE_IS_SOFT_DIRTY;
+	ASSERT_EQ(PAGE_IS_PRESENT | PAGE_IS_FILE, self->mapped_cats & (PAGE_IS_PRESENT |
+		  PAGE_IS_FILE | PAGE_IS_SWAPPED));
+
+	for (i = 0; i < SHARE_WALKERS; i++)
+		ASSERT_EQ(0, pthread_create(&threads[i], NULL, walker[i], self));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!share_stopped(self) && seconds_since(&t0) < SHARE_SECONDS) {
+		pid = fork();
+		if (pid < 0) {
+			share_fail(self, "fork failed (errno %d)", errno);
+			break;
+		}
+		if (!pid)
+			_exit(sharer_child(self, rounds));
+		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) > 1) {
+			share_fail(self, "sharing child failed, status %#x", status);
+			break;
+		}
+		shared += !WEXITSTATUS(status);
+		rounds++;
+	}
+	__atomic_store_n(&self->stop, 1, __ATOMIC_SEQ_CST);
+	for (i = 0; i < SHARE_WALKERS; i++)
+		pthread_join(threads[i], NULL);
+	ASSERT_FALSE(self->failure[0]) TH_LOG("%s", self->failure);
+
+	TH_LOG("%lu children, %lu of them saw the pmd page shared", rounds, shared);
+	for (c = 0; c < SHARE_NR_COUNTS; c++) {
+		TH_LOG("%lu %s", self->count[c], share_count_name[c]);
+		EXPECT_LE(2, self->count[c]);
+	}
+	ASSERT_LE(10, rounds);
+	ASSERT_LE(rounds / 4, shared) TH_LOG("the pmd page was too rarely shared");
+
+	check_shared_migration(_metadata, self);
+}
+
+#endif /* __SIZEOF_POINTER__ == 8 */
 
 TEST_HARNESS_MAIN
