@@ -1368,11 +1368,12 @@ TEST_F(wp, io_uring_writes_are_tracked)
 /* Writers racing with the scanner                                         */
 /* ---------------------------------------------------------------------- */
 
-#define HAMMER_PAGES		256
+#define HAMMER_PAGES		4096	/* at most, 16 MiB */
 #define HAMMER_SECONDS		2
 
 FIXTURE(hammer) {
 	struct mem mem;
+	size_t pages;
 	int pagemap_fd;
 	int uffd;
 	/*
@@ -1388,16 +1389,37 @@ FIXTURE(hammer) {
 
 FIXTURE_VARIANT(hammer) {
 	enum mem_type type;
+	size_t pages;
+	/*
+	 * Each writer bound to a CPU of its own: every CPU then holds TLB
+	 * entries of the range while scans protect it, and a scan's TLB
+	 * flush must reach them all before it reports anything.
+	 */
+	bool on_every_cpu;
 };
 
-FIXTURE_VARIANT_ADD(hammer, anon) { .type = MEM_ANON };
-FIXTURE_VARIANT_ADD(hammer, shmem) { .type = MEM_SHMEM };
+FIXTURE_VARIANT_ADD(hammer, anon) { .type = MEM_ANON, .pages = 256 };
+FIXTURE_VARIANT_ADD(hammer, shmem) { .type = MEM_SHMEM, .pages = 256 };
+/* Many page tables a walk, and more regions than one kernel buffer holds */
+FIXTURE_VARIANT_ADD(hammer, anon_16m_every_cpu) {
+	.type = MEM_ANON, .pages = 4096, .on_every_cpu = true,
+};
+
+FIXTURE_VARIANT_ADD(hammer, thp_16m_every_cpu) {
+	.type = MEM_THP, .pages = 4096, .on_every_cpu = true,
+};
+
+FIXTURE_VARIANT_ADD(hammer, shmem_16m_every_cpu) {
+	.type = MEM_SHMEM, .pages = 4096, .on_every_cpu = true,
+};
 
 FIXTURE_SETUP(hammer)
 {
 	global_init();
 	self->uffd = -1;
-	ASSERT_EQ(0, mem_map(&self->mem, variant->type, HAMMER_PAGES * page_size));
+	self->pages = variant->pages;
+	ASSERT_GE(HAMMER_PAGES, self->pages);
+	ASSERT_EQ(0, mem_map(&self->mem, variant->type, self->pages * page_size));
 	self->pagemap_fd = open_pagemap(0);
 	ASSERT_LE(0, self->pagemap_fd);
 	self->uffd = uffd_open_wp_async();
@@ -1417,6 +1439,8 @@ struct hammer_writer {
 	struct _test_data_hammer *self;
 	uint64_t rnd;
 	unsigned long writes;
+	int cpu;		/* bound to it, or -1 */
+	int bind_err;		/* errno of binding, or 0 */
 };
 
 static void *hammer_write(void *arg)
@@ -1424,8 +1448,15 @@ static void *hammer_write(void *arg)
 	struct hammer_writer *w = arg;
 	struct _test_data_hammer *self = w->self;
 
+	if (w->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		w->bind_err = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
 	while (!__atomic_load_n(&self->stop, __ATOMIC_SEQ_CST)) {
-		size_t p = next_random(&w->rnd) % HAMMER_PAGES;
+		size_t p = next_random(&w->rnd) % self->pages;
 		unsigned int *word = (unsigned int *)(self->mem.addr + p * page_size);
 
 		__atomic_fetch_add(&self->started[p], 1, __ATOMIC_SEQ_CST);
@@ -1436,11 +1467,11 @@ static void *hammer_write(void *arg)
 	return NULL;
 }
 
-static void snapshot(unsigned int *dst, unsigned int *src)
+static void snapshot(unsigned int *dst, unsigned int *src, size_t pages)
 {
 	size_t p;
 
-	for (p = 0; p < HAMMER_PAGES; p++)
+	for (p = 0; p < pages; p++)
 		dst[p] = __atomic_load_n(&src[p], __ATOMIC_SEQ_CST);
 }
 
@@ -1477,17 +1508,17 @@ static bool hammer_scan_once(struct __test_metadata *_metadata, struct _test_dat
 	size_t p;
 
 	memset(s->reported, 0, sizeof(s->reported));
-	snapshot(s->done_at_start, self->done);
-	n = pagemap_scan(self->pagemap_fd, base, end, s->vec, HAMMER_PAGES,
+	snapshot(s->done_at_start, self->done, self->pages);
+	n = pagemap_scan(self->pagemap_fd, base, end, s->vec, self->pages,
 			 &req_protect_written, &walk_end);
-	snapshot(s->started_at_end, self->started);
+	snapshot(s->started_at_end, self->started, self->pages);
 	if (n < 0 || walk_end != end ||
-	    !mark_regions(s->vec, n, base, HAMMER_PAGES, s->reported)) {
+	    !mark_regions(s->vec, n, base, self->pages, s->reported)) {
 		TH_LOG("scan returned %ld (errno %d), walk_end page %lld", n, errno,
 		       page_index(walk_end, base));
 		return false;
 	}
-	for (p = 0; p < HAMMER_PAGES; p++) {
+	for (p = 0; p < self->pages; p++) {
 		if (s->reported[p]) {
 			if (s->started_at_end[p] <= s->done_at_protect[p]) {
 				TH_LOG("page %zu reported but not written since protected", p);
@@ -1520,6 +1551,7 @@ static double seconds_since(const struct timespec *t0)
 TEST_F_TIMEOUT(hammer, no_write_is_lost, 120)
 {
 	struct hammer_scan *s = calloc(1, sizeof(*s));
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	struct hammer_writer w[2];
 	pthread_t threads[2];
 	unsigned long scans = 0;
@@ -1528,8 +1560,13 @@ TEST_F_TIMEOUT(hammer, no_write_is_lost, 120)
 	int i;
 
 	ASSERT_TRUE(!!s);
+	if (variant->on_every_cpu)
+		ASSERT_LE(2, cpus) TH_LOG("needs 2 CPUs, has %ld", cpus);
 	for (i = 0; i < 2; i++) {
-		w[i] = (struct hammer_writer){ .self = self, .rnd = 0x1234567ULL * (i + 1) };
+		w[i] = (struct hammer_writer){
+			.self = self, .rnd = 0x1234567ULL * (i + 1),
+			.cpu = variant->on_every_cpu ? i : -1,
+		};
 		ASSERT_EQ(0, pthread_create(&threads[i], NULL, hammer_write, &w[i]));
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1538,13 +1575,15 @@ TEST_F_TIMEOUT(hammer, no_write_is_lost, 120)
 		scans++;
 	}
 	__atomic_store_n(&self->stop, 1, __ATOMIC_SEQ_CST);
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
 		pthread_join(threads[i], NULL);
+		ASSERT_EQ(0, w[i].bind_err);
+	}
 	ASSERT_TRUE(ok);
 	/* the writers are gone: this scan must report every last write */
 	ASSERT_TRUE(hammer_scan_once(_metadata, self, s));
 	ASSERT_EQ(0, pagemap_scan(self->pagemap_fd, addr_of(self->mem.addr),
-				  addr_of(self->mem.addr) + self->mem.len, s->vec, HAMMER_PAGES,
+				  addr_of(self->mem.addr) + self->mem.len, s->vec, self->pages,
 				  &req_written, NULL));
 	TH_LOG("%lu scans, %lu + %lu writes", scans, w[0].writes, w[1].writes);
 	ASSERT_LE(10, scans);
