@@ -1804,6 +1804,8 @@ struct pm_scan {
 	struct page_region __user *vec_out;	/* next user slot */
 	struct pm_scan_span *wp_spans;	/* protected, not yet copied out */
 	unsigned long wp_nr;		/* spans in wp_spans */
+	struct mmu_gather *tlb;		/* flushes what this walk protected */
+	struct vm_area_struct *tlb_vma;	/* the VMA @tlb was started on */
 };
 
 static bool pm_scan_wp(const struct pm_scan *p)
@@ -2079,8 +2081,8 @@ static bool pm_scan_swap_pinned(swp_entry_t entry)
 /*
  * The write-protect helpers keep the accessed and dirty bits: the old
  * entry is read and cleared atomically before the protected one is set.
- * They return whether they protected the entry; the caller then flushes
- * the TLB before dropping the page table lock.
+ * They return whether they protected the entry; the caller then adds it
+ * to the walk's TLB flush (see pm_scan_walk()).
  */
 static bool pm_scan_wp_pte(struct vm_area_struct *vma, unsigned long addr,
 			   pte_t *ptep, pte_t pte)
@@ -2108,6 +2110,21 @@ static bool pm_scan_wp_pte(struct vm_area_struct *vma, unsigned long addr,
 static bool pm_scan_vma_wp_allowed(struct vm_area_struct *vma)
 {
 	return userfaultfd_wp_async(vma) && userfaultfd_wp_use_markers(vma);
+}
+
+/*
+ * The TLB entries of what a walk protects are flushed once, when the walk
+ * ends (see pm_scan_walk()); mmu_gather wants to know the VMAs they are in.
+ */
+static void pm_scan_tlb_start_vma(struct pm_scan *p,
+				  struct vm_area_struct *vma)
+{
+	if (!p->tlb)
+		return;
+	if (p->tlb_vma)
+		tlb_end_vma(p->tlb, p->tlb_vma);
+	tlb_start_vma(p->tlb, vma);
+	p->tlb_vma = vma;
 }
 
 static int pm_scan_test_walk(unsigned long start, unsigned long end,
@@ -2138,6 +2155,7 @@ static int pm_scan_test_walk(unsigned long start, unsigned long end,
 		return 1;
 
 	p->vma_cats = cats;
+	pm_scan_tlb_start_vma(p, vma);
 	return 0;
 }
 
@@ -2225,7 +2243,8 @@ static int pm_scan_thp(pmd_t *pmd, unsigned long start, unsigned long end,
 	}
 	ret = pm_scan_report(p, cats, start, &end);
 	if (protect && end != start && pm_scan_wp_pmd(vma, start, pmd)) {
-		flush_tlb_range(vma, start, end);
+		tlb_change_page_size(p->tlb, HPAGE_PMD_SIZE);
+		tlb_flush_pmd_range(p->tlb, start, HPAGE_PMD_SIZE);
 		pm_scan_note_wp(p, start, end);
 	}
 	spin_unlock(ptl);
@@ -2244,7 +2263,7 @@ static int pm_scan_pmd_entry(pmd_t *pmd, unsigned long start,
 {
 	struct vm_area_struct *vma = walk->vma;
 	struct pm_scan *p = walk->private;
-	unsigned long addr, flush_start = 0, flush_end = 0;
+	unsigned long addr;
 	pte_t *start_pte, *ptep;
 	spinlock_t *ptl;
 	bool protect;
@@ -2292,17 +2311,13 @@ static int pm_scan_pmd_entry(pmd_t *pmd, unsigned long start,
 
 		if (protect && pm_scan_wp_pte(vma, addr, ptep, pte)) {
 			pm_scan_note_wp(p, addr, next);
-			if (!flush_end)
-				flush_start = addr;
-			flush_end = next;
+			tlb_change_page_size(p->tlb, PAGE_SIZE);
+			tlb_flush_pte_range(p->tlb, addr, PAGE_SIZE);
 		}
 		if (ret)
 			break;
 	}
 	arch_leave_lazy_mmu_mode();
-	/* Before the lock goes: no write may go through a stale TLB entry */
-	if (flush_end)
-		flush_tlb_range(vma, flush_start, flush_end);
 	pte_unmap_unlock(start_pte, ptl);
 
 	cond_resched();
@@ -2347,6 +2362,21 @@ static bool pm_scan_wp_hugetlb(struct vm_area_struct *vma, unsigned long addr,
 	huge_ptep_modify_prot_commit(vma, addr, ptep, old,
 				     pinned ? old : huge_pte_mkuffd_wp(old));
 	return !pinned;
+}
+
+/* Have the walk's flush take a hugetlb page protected at @addr */
+static void pm_scan_tlb_hugetlb(struct pm_scan *p, struct hstate *h,
+				unsigned long addr)
+{
+	unsigned long size = huge_page_size(h);
+
+	tlb_change_page_size(p->tlb, size);
+	if (size >= PUD_SIZE)
+		tlb_flush_pud_range(p->tlb, addr, size);
+	else if (size >= PMD_SIZE)
+		tlb_flush_pmd_range(p->tlb, addr, size);
+	else
+		tlb_flush_pte_range(p->tlb, addr, size);
 }
 
 /*
@@ -2445,7 +2475,7 @@ static int pm_scan_hugetlb_entry(pte_t *ptep, unsigned long hmask,
 	ret = pm_scan_report(p, cats, start, &end);
 	if (protect && end != start &&
 	    pm_scan_wp_hugetlb(vma, start, ptep, pte)) {
-		flush_hugetlb_tlb_range(vma, start, end);
+		pm_scan_tlb_hugetlb(p, h, start);
 		pm_scan_note_wp(p, start, end);
 	}
 out_unlock:
@@ -2686,11 +2716,21 @@ static int pm_scan_check_wpasync(struct mm_struct *mm, unsigned long start,
 	return 0;
 }
 
-/* One walk of [start, end) under the mmap lock. */
+/*
+ * One walk of [start, end) under the mmap lock. What it protects is
+ * flushed from the TLB once, at its end, as change_protection() does for
+ * UFFDIO_WRITEPROTECT and mprotect(): tlb_gather_mmu() raises
+ * mm->tlb_flush_pending first, so that reclaim, migration, KSM and the
+ * fault paths that look at mm_tlb_flush_pending() know that a read-only
+ * pte may still have writable TLB entries; tlb_finish_mmu() flushes the
+ * whole mm if another flush was pending meanwhile. The flush comes before
+ * the regions are copied out and before the mmap lock is dropped.
+ */
 static int pm_scan_walk(struct mm_struct *mm, struct pm_scan *p,
 			unsigned long start)
 {
 	struct mmu_notifier_range range;
+	struct mmu_gather tlb;
 	int ret;
 
 	ret = mmap_read_lock_killable(mm);
@@ -2705,15 +2745,25 @@ static int pm_scan_walk(struct mm_struct *mm, struct pm_scan *p,
 		}
 	}
 
-	/* Secondary MMUs must drop write access to what gets protected */
-	if (pm_scan_wp(p)) {
-		mmu_notifier_range_init(&range, MMU_NOTIFY_PROTECTION_VMA, 0,
-					NULL, mm, start, p->arg.end);
-		mmu_notifier_invalidate_range_start(&range);
+	if (!pm_scan_wp(p)) {
+		ret = walk_page_range(mm, start, p->arg.end, &pm_scan_ops, p);
+		mmap_read_unlock(mm);
+		return ret;
 	}
+
+	tlb_gather_mmu(&tlb, mm);
+	p->tlb = &tlb;
+	/* Secondary MMUs must drop write access to what gets protected */
+	mmu_notifier_range_init(&range, MMU_NOTIFY_PROTECTION_VMA, 0, NULL, mm,
+				start, p->arg.end);
+	mmu_notifier_invalidate_range_start(&range);
 	ret = walk_page_range(mm, start, p->arg.end, &pm_scan_ops, p);
-	if (pm_scan_wp(p))
-		mmu_notifier_invalidate_range_end(&range);
+	mmu_notifier_invalidate_range_end(&range);
+	if (p->tlb_vma)
+		tlb_end_vma(&tlb, p->tlb_vma);
+	tlb_finish_mmu(&tlb);
+	p->tlb = NULL;
+	p->tlb_vma = NULL;
 
 	mmap_read_unlock(mm);
 	return ret;
