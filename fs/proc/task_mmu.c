@@ -2258,16 +2258,102 @@ static int pm_scan_thp(pmd_t *pmd, unsigned long start, unsigned long end,
 }
 #endif
 
+/* The common query of write trackers: nothing but whether it was written */
+static bool pm_scan_pte_written(pte_t pte)
+{
+	if (pte_none(pte))
+		return true;
+	if (pte_present(pte))
+		return !pte_uffd_wp(pte);
+	return !pte_swp_uffd_wp_any(pte);
+}
+
+/*
+ * The categories of a pte, as far as the masks (and protecting) look at
+ * them: pages that differ only in others make one run. When only WRITTEN
+ * counts, that is one bit of the pte.
+ */
+static unsigned long pm_scan_pte_cats(struct pm_scan *p,
+				      struct vm_area_struct *vma,
+				      unsigned long addr, pte_t pte)
+{
+	if (p->interest == PAGE_IS_WRITTEN)
+		return pm_scan_pte_written(pte) ? PAGE_IS_WRITTEN : 0;
+	return (p->vma_cats | pm_scan_pte_category(p, vma, addr, pte)) &
+	       p->interest;
+}
+
+/* Where the run of ptes from @addr with categories @cats ends */
+static unsigned long pm_scan_pte_run(struct pm_scan *p,
+				     struct vm_area_struct *vma, pte_t *ptep,
+				     unsigned long addr, unsigned long end,
+				     unsigned long cats)
+{
+	for (addr += PAGE_SIZE, ptep++; addr != end; addr += PAGE_SIZE, ptep++)
+		if (pm_scan_pte_cats(p, vma, addr, ptep_get(ptep)) != cats)
+			break;
+	return addr;
+}
+
+/*
+ * Protect the written ptes of [@addr, @end). Their TLB entries are
+ * flushed when the walk ends, with the mmap lock still held and before any
+ * region is copied out: a write through a stale entry until then comes
+ * before the caller learns that the page was written, as a write just
+ * before the scan would. Other paths see the flush pending, as after
+ * change_protection().
+ */
+static void pm_scan_wp_ptes(struct pm_scan *p, struct vm_area_struct *vma,
+			    pte_t *ptep, unsigned long addr, unsigned long end)
+{
+	unsigned long start = addr;
+	bool did_wp = false;
+
+	for (; addr != end; addr += PAGE_SIZE, ptep++)
+		did_wp |= pm_scan_wp_pte(vma, addr, ptep, ptep_get(ptep));
+	if (!did_wp)
+		return;
+	tlb_change_page_size(p->tlb, PAGE_SIZE);
+	tlb_flush_pte_range(p->tlb, start, end - start);
+	pm_scan_note_wp(p, start, end);
+}
+
+/*
+ * Report and, as asked, protect a run of ptes with the same categories.
+ * Returns 0, or -ENOSPC as pm_scan_report() does.
+ */
+static int pm_scan_pte_run_done(struct pm_scan *p, struct vm_area_struct *vma,
+				pte_t *ptep, unsigned long addr,
+				unsigned long end, unsigned long cats)
+{
+	bool protect = pm_scan_wp(p) && (cats & PAGE_IS_WRITTEN);
+	int ret = 0;
+
+	/*
+	 * With no vec, PM_SCAN_WP_MATCHING protects every written pte of the
+	 * range, whatever the masks say.
+	 */
+	if (p->buf) {
+		if (!pm_scan_page_matches(p, cats))
+			return 0;
+		if (protect && !pm_scan_wp_room(p, addr))
+			return pm_scan_pause(p, addr);
+		ret = pm_scan_report(p, cats, addr, &end);
+	}
+	if (protect)
+		pm_scan_wp_ptes(p, vma, ptep, addr, end);
+	return ret;
+}
+
 static int pm_scan_pmd_entry(pmd_t *pmd, unsigned long start,
 			     unsigned long end, struct mm_walk *walk)
 {
 	struct vm_area_struct *vma = walk->vma;
 	struct pm_scan *p = walk->private;
-	unsigned long addr;
+	unsigned long addr, next, cats;
 	pte_t *start_pte, *ptep;
 	spinlock_t *ptl;
-	bool protect;
-	int ret = 0;
+	int ret;
 
 	if (fatal_signal_pending(current))
 		return -EINTR;
@@ -2285,37 +2371,11 @@ static int pm_scan_pmd_entry(pmd_t *pmd, unsigned long start,
 
 	start_pte = pte_offset_map_lock(vma->vm_mm, pmd, start, &ptl);
 	arch_enter_lazy_mmu_mode();
-	for (addr = start, ptep = start_pte; addr != end;
-	     addr += PAGE_SIZE, ptep++) {
-		pte_t pte = ptep_get(ptep);
-		unsigned long cats = pm_scan_pte_category(p, vma, addr, pte);
-		unsigned long next = addr + PAGE_SIZE;
-
-		cats |= p->vma_cats;
-		protect = pm_scan_wp(p) && (cats & PAGE_IS_WRITTEN);
-		/*
-		 * With no vec, PM_SCAN_WP_MATCHING protects every written
-		 * pte of the range, whatever the masks say.
-		 */
-		if (p->buf) {
-			if (!pm_scan_page_matches(p, cats))
-				continue;
-			if (protect && !pm_scan_wp_room(p, addr)) {
-				ret = pm_scan_pause(p, addr);
-				break;
-			}
-			ret = pm_scan_report(p, cats, addr, &next);
-			if (next == addr)
-				break;
-		}
-
-		if (protect && pm_scan_wp_pte(vma, addr, ptep, pte)) {
-			pm_scan_note_wp(p, addr, next);
-			tlb_change_page_size(p->tlb, PAGE_SIZE);
-			tlb_flush_pte_range(p->tlb, addr, PAGE_SIZE);
-		}
-		if (ret)
-			break;
+	for (addr = start, ptep = start_pte; addr != end && !ret; addr = next) {
+		cats = pm_scan_pte_cats(p, vma, addr, ptep_get(ptep));
+		next = pm_scan_pte_run(p, vma, ptep, addr, end, cats);
+		ret = pm_scan_pte_run_done(p, vma, ptep, addr, next, cats);
+		ptep += (next - addr) >> PAGE_SHIFT;
 	}
 	arch_leave_lazy_mmu_mode();
 	pte_unmap_unlock(start_pte, ptl);
@@ -2819,6 +2879,9 @@ static long do_pagemap_scan(struct mm_struct *mm, unsigned long uarg)
 		goto out_mmput;
 	p.interest = p.arg.category_mask | p.arg.category_anyof_mask |
 		     p.arg.return_mask;
+	/* Protecting looks at WRITTEN, whatever the masks say */
+	if (pm_scan_wp(&p))
+		p.interest |= PAGE_IS_WRITTEN;
 	ret = pm_scan_alloc(&p);
 	if (ret)
 		goto out_free;
