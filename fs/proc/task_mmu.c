@@ -2113,6 +2113,37 @@ static bool pm_scan_vma_wp_allowed(struct vm_area_struct *vma)
 }
 
 /*
+ * Whether a page of @vma may match the masks, as far as the VMA alone
+ * decides its categories (@cats). WPALLOWED is decided for every page of
+ * it, and is all that counts when there is no vec: PM_SCAN_WP_MATCHING then
+ * protects whatever is written, as upstream does. When pages are reported,
+ * skipping a VMA none of whose pages can match changes nothing a caller can
+ * see, and spares walking it: all pages of a VM_SOFTDIRTY VMA are
+ * soft-dirty, and none of an anonymous VMA is a file page.
+ */
+static bool pm_scan_vma_may_match(const struct pm_scan *p,
+				  struct vm_area_struct *vma,
+				  unsigned long cats)
+{
+	unsigned long decided = PAGE_IS_WPALLOWED;
+	unsigned long mask, anyof;
+
+	if (p->buf) {
+		if (vma->vm_flags & VM_SOFTDIRTY)
+			decided |= PAGE_IS_SOFT_DIRTY;
+		if (vma_is_anonymous(vma))
+			decided |= PAGE_IS_FILE;
+	}
+	cats ^= p->arg.category_inverted;
+	mask = p->arg.category_mask & decided;
+	if ((cats & mask) != mask)
+		return false;
+
+	anyof = p->arg.category_anyof_mask;
+	return !p->buf || !anyof || (anyof & ~decided) || (cats & anyof);
+}
+
+/*
  * The TLB entries of what a walk protects are flushed once, when the walk
  * ends (see pm_scan_walk()); mmu_gather wants to know the VMAs they are in.
  */
@@ -2149,9 +2180,7 @@ static int pm_scan_test_walk(unsigned long start, unsigned long end,
 	if (vma->vm_flags & VM_SOFTDIRTY)
 		cats |= PAGE_IS_SOFT_DIRTY;
 
-	/* WPALLOWED is the only category no page of the VMA can change */
-	if ((p->arg.category_mask & PAGE_IS_WPALLOWED) &&
-	    !((cats ^ p->arg.category_inverted) & PAGE_IS_WPALLOWED))
+	if (!pm_scan_vma_may_match(p, vma, cats))
 		return 1;
 
 	p->vma_cats = cats;
