@@ -10,6 +10,7 @@ PKGS=(
 	qemu-system-x86          # TCG boot of the patched kernel
 	busybox-static           # guest userland
 	liburing-dev             # io_uring tests link it statically
+	quilt                    # harness/series --check applies the quilt form
 )
 
 missing=()
