@@ -5,9 +5,15 @@
 # .config = x86_64 defconfig + kernel/configs/kvm_guest.config +
 # harness/config/pagemap-scan.config (+ $PMS_CONFIG_EXTRA, a fragment path,
 # if set). Every option the fragment sets must survive olddefconfig.
+# $PMS_CONFIG_FRAGMENT replaces pagemap-scan.config (harness/bench builds its
+# own tree with harness/config/perf.config).
 . "$(dirname "$0")/lib.sh"
 
-FRAG=$HARNESS_DIR/config/pagemap-scan.config
+FRAG=${PMS_CONFIG_FRAGMENT:-$HARNESS_DIR/config/pagemap-scan.config}
+[ -r "$FRAG" ] || die "cannot read the config fragment $FRAG"
+[ -z "${PMS_CONFIG_EXTRA:-}" ] || [ -r "$PMS_CONFIG_EXTRA" ] ||
+	die "cannot read PMS_CONFIG_EXTRA=$PMS_CONFIG_EXTRA"
+[ -f "$KSRC/Makefile" ] || die "no kernel tree in $KSRC: run harness/prepare-tree.sh"
 cd "$KSRC"
 
 want=$(cat "$FRAG" ${PMS_CONFIG_EXTRA:+"$PMS_CONFIG_EXTRA"} | sha1sum)
@@ -31,7 +37,7 @@ if [ ! -f .config ] || [ "$(cat .config.frag-sum 2>/dev/null)" != "$want" ]; the
 fi
 
 command -v ccache >/dev/null || die "ccache missing: run harness/deps.sh"
-say "building bzImage with ccache, $JOBS jobs (log: build/logs/kernel-build.log)"
+say "building bzImage with ccache, $JOBS jobs (log: ${LOG_DIR#"$REPO_DIR"/}/kernel-build.log)"
 mkdir -p "$LOG_DIR"
 ccache -z >/dev/null
 run_logged "$LOG_DIR/kernel-build.log" \
@@ -39,4 +45,4 @@ run_logged "$LOG_DIR/kernel-build.log" \
 	make -j"$JOBS" CC="ccache gcc" bzImage
 say "bzImage ready; ccache: $(ccache -s | grep -E 'Hits|hit' | head -1 | tr -s ' ')"
 make -s headers_install >/dev/null
-say "uapi headers installed in build/linux/usr/include"
+say "uapi headers installed in ${KSRC#"$REPO_DIR"/}/usr/include"
