@@ -10,6 +10,9 @@
 #   pattern, page size, VMA count and busy mode, by default random/4k/1/idle
 #   (or those of the first row when the CSV has none of these).
 #   --pattern random|dense   --pages 4k|thp   --vmas N   --busy idle|busy
+#   A CSV of harness/bench with rows of several kernels (its "kernel" column)
+#   gets one line per mechanism and kernel: solid for the first kernel,
+#   dashed for the second, and so on, in the same colour.
 # Installs Debian's gnuplot-nox when gnuplot is missing. Prints the PNG path.
 # shellcheck source=harness/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -77,6 +80,16 @@ NR == 1 {
 }
 { rows[NR] = $0 }
 END {
+	# several kernels (harness/bench --against): a line per mechanism and kernel
+	nkern = 0
+	if ("kernel" in col)
+		for (r = 2; r <= NR; r++) {
+			split(rows[r], f, ",")
+			if (!(f[col["kernel"]] in kern_no)) {
+				kern_no[f[col["kernel"]]] = ++nkern
+				kern_name[nkern] = f[col["kernel"]]
+			}
+		}
 	# the rows of the wanted pattern, page size, VMAs and busy mode
 	p = want_pattern; t = want_page; v = want_vmas; b = want_busy
 	if (p t v b == "") {
@@ -97,6 +110,8 @@ END {
 		size = f[col["size_bytes"]] + 0
 		frac = f[col["written_pct"]]
 		mech = f[col["mech"]] " " f[col["name"]]
+		if (nkern > 1)
+			mech = mech " [" f[col["kernel"]] "]"
 		if (!(size in seen_size)) { seen_size[size]; sizes[++nsize] = size }
 		if (!(frac in seen_frac)) { seen_frac[frac]; fracs[++nfrac] = frac }
 		if (!(mech in seen_mech)) { seen_mech[mech]; mechs[++nmech] = mech }
@@ -127,6 +142,12 @@ END {
 			absent = absent (absent == "" ? "" : ", ") mechs[m]
 	if (absent != "")
 		absent = "\\nnot plotted (n/a or failed): " absent
+	if (nkern > 1) {
+		kl = ""
+		for (i = 1; i <= nkern; i++)
+			kl = kl (i > 1 ? ", " : "") kern_name[i] (i == 1 ? " solid" : i == 2 ? " dashed" : " dash type " i)
+		absent = absent "\\n" kl
+	}
 	printf "set multiplot layout 1,%d title \"pagemap_bench: whole cycle (write + collect + reset), median of %s cycles; %s pages, %s, %s VMA(s), %s%s\"\n", \
 		nsize, cycles, t, p, v, b == 1 ? "busy second thread" : "alone", absent > gp
 	printf "set logscale y\nset grid ytics mytics xtics\n" > gp
@@ -159,7 +180,10 @@ END {
 				continue
 			# one style per mechanism letter, the same in every plot
 			st = index("abcdefghijklmnop", substr(mechs[m], 1, 1))
-			plots = plots (plots == "" ? "" : ", ") sprintf("\"%s\" using 1:%d with linespoints lw 2 pt %d lt %d title \"%s\"", dat, m + 1, st, st, mechs[m])
+			dt = 1
+			if (nkern > 1 && match(mechs[m], /\[[^]]*\]$/))
+				dt = kern_no[substr(mechs[m], RSTART + 1, RLENGTH - 2)]
+			plots = plots (plots == "" ? "" : ", ") sprintf("\"%s\" using 1:%d with linespoints lw 2 pt %d lt %d dt %d title \"%s\"", dat, m + 1, st, st, dt, mechs[m])
 		}
 		if (plots == "")
 			printf "set label 1 \"no results\" at graph 0.4,0.5\nplot 1 notitle lc rgb \"white\"\nunset label 1\n" > gp
