@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -2653,26 +2654,71 @@ TEST_F(pagemap, criu_pattern)
 	criu_unmap(&m);
 }
 
-/* MADV_PAGEOUT @pages pages at @p and check that @want of them were swapped */
-static bool page_out(struct __test_metadata *_metadata, int fd, char *p, size_t pages,
-		     const bool *want)
+#define PAGE_OUT_ROUNDS	20
+
+/*
+ * First page at @p whose swapped state differs from @want, or @pages if
+ * none; *@unexpected is set when it is swapped but should not be, which no
+ * retry can mend.
+ */
+static size_t first_swap_mismatch(int fd, char *p, size_t pages, const bool *want,
+				  bool *unexpected)
 {
 	size_t i;
 
-	if (madvise(p, pages * page_size, MADV_PAGEOUT)) {
-		TH_LOG("MADV_PAGEOUT: %s", strerror(errno));
-		return false;
-	}
 	for (i = 0; i < pages; i++) {
 		bool swapped = pagemap_entry(fd, p + i * page_size) & PM_SWAPPED_BIT;
 
 		if (swapped != want[i]) {
-			TH_LOG("page %zu: swapped %d, expected %d (is there swap?)", i, swapped,
-			       want[i]);
-			return false;
+			*unexpected = swapped;
+			return i;
 		}
 	}
-	return true;
+	return pages;
+}
+
+/*
+ * MADV_PAGEOUT @pages pages at @p until the @want ones are all in swap.
+ * One call may leave some behind: a page still in another CPU's LRU add
+ * batch is not on the LRU yet (MADV_PAGEOUT drains only the batch of the
+ * CPU it runs on), and a THP that is briefly referenced elsewhere does not
+ * split. So retry a bounded number of times, each time from the next CPU,
+ * and fail with the page that stayed.
+ */
+static bool page_out(struct __test_metadata *_metadata, int fd, char *p, size_t pages,
+		     const bool *want)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	bool unexpected = false;
+	cpu_set_t saved, one;
+	size_t bad = 0;
+	int round;
+
+	if (sched_getaffinity(0, sizeof(saved), &saved))
+		CPU_ZERO(&saved);
+	for (round = 0; round < PAGE_OUT_ROUNDS; round++) {
+		CPU_ZERO(&one);
+		CPU_SET(round % (cpus > 0 ? cpus : 1), &one);
+		sched_setaffinity(0, sizeof(one), &one);
+		if (madvise(p, pages * page_size, MADV_PAGEOUT)) {
+			TH_LOG("MADV_PAGEOUT: %s", strerror(errno));
+			break;
+		}
+		bad = first_swap_mismatch(fd, p, pages, want, &unexpected);
+		if (bad == pages || unexpected)
+			break;
+		usleep(20000);
+	}
+	if (CPU_COUNT(&saved))
+		sched_setaffinity(0, sizeof(saved), &saved);
+	if (bad == pages)
+		return true;
+	if (round < PAGE_OUT_ROUNDS && !unexpected)
+		return false;	/* madvise() failed, logged above */
+	TH_LOG("page %zu: swapped %d, expected %d after %d MADV_PAGEOUT round(s)%s", bad,
+	       !want[bad], want[bad], round + (round < PAGE_OUT_ROUNDS),
+	       want[bad] ? " (is there swap?)" : "");
+	return false;
 }
 
 /* CRIU's dump request over memory with swapped pages (guest: needs swap) */
