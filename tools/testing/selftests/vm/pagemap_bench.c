@@ -82,8 +82,9 @@
  * mechanism and point; "--csv -" prints the CSV after the summary, between
  * "pagemap_bench: csv begin" and "csv end" lines, for a guest whose only
  * output is its console. Exit status: 0 if every check passed, 1 if a check or
- * an operation of a mechanism failed, 2 on bad usage, a failed setup, or an
- * error of a fault handler (which cannot let the run go on).
+ * an operation of a mechanism failed or a mechanism named by --require was
+ * n/a, 2 on bad usage, a failed setup, or an error of a fault handler (which
+ * cannot let the run go on).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -250,6 +251,7 @@ static struct {
 	unsigned long vec_len;
 	unsigned long seed;
 	unsigned int mechs;
+	unsigned int required;	/* mechanisms whose n/a is a failure */
 	const char *csv;
 } opt;
 
@@ -1774,6 +1776,9 @@ static void print_usage(FILE *f)
 		"                        f mprotect   mprotect + SIGSEGV handler\n"
 		"                        g uffd-sync  sync uffd-wp, handler thread\n"
 		"                        h mincore    mincore(), the floor\n"
+		"  -R, --require LIST    mechanisms that must be available: their\n"
+		"                        n/a fails the run (a test of a kernel that\n"
+		"                        should have them) [none]\n"
 		"  -r, --run N           pages per dense run [64]\n"
 		"  -V, --vec N           regions per PAGEMAP_SCAN call [1024]\n"
 		"  -S, --seed N          seed of the page choice [1]\n"
@@ -1782,7 +1787,8 @@ static void print_usage(FILE *f)
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 all checks passed, 1 a mechanism failed its truth\n"
-		"check or an operation, 2 bad usage, setup or fault handler error.\n");
+		"check or an operation, or a --require one was n/a, 2 bad usage,\n"
+		"setup or fault handler error.\n");
 }
 
 static unsigned long parse_size(const char *s)
@@ -1901,22 +1907,29 @@ static void add_busy(const char *s)
 	opt.busy[opt.nr_busy++] = parse_word(s, "idle", "busy", "busy mode");
 }
 
-static void add_mech(const char *s)
+/* The bit of mechanism @s (letter or name), or of all of them for "all" */
+static unsigned int mech_bits(const char *s)
 {
 	unsigned int m;
 
-	if (!strcmp(s, "all")) {
-		opt.mechs = (1U << NR_MECHS) - 1;
-		return;
-	}
-	for (m = 0; m < NR_MECHS; m++) {
+	if (!strcmp(s, "all"))
+		return (1U << NR_MECHS) - 1;
+	for (m = 0; m < NR_MECHS; m++)
 		if ((strlen(s) == 1 && s[0] == mechs[m].letter) ||
-		    !strcmp(s, mechs[m].name)) {
-			opt.mechs |= 1U << m;
-			return;
-		}
-	}
+		    !strcmp(s, mechs[m].name))
+			return 1U << m;
 	fatal("unknown mechanism \"%s\" (see --help)", s);
+	return 0;
+}
+
+static void add_mech(const char *s)
+{
+	opt.mechs |= mech_bits(s);
+}
+
+static void add_required(const char *s)
+{
+	opt.required |= mech_bits(s);
 }
 
 static void add_point(const struct point *pt)
@@ -2001,6 +2014,7 @@ static void parse_options(int argc, char **argv)
 		{ "warmup", required_argument, NULL, 'w' },
 		{ "mech", required_argument, NULL, 'm' },
 		{ "run", required_argument, NULL, 'r' },
+		{ "require", required_argument, NULL, 'R' },
 		{ "vec", required_argument, NULL, 'V' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "csv", required_argument, NULL, 'o' },
@@ -2016,7 +2030,7 @@ static void parse_options(int argc, char **argv)
 	opt.run_pages = 64;
 	opt.vec_len = 1024;
 	opt.seed = 1;
-	while ((c = getopt_long(argc, argv, "s:f:p:t:v:b:FqP:c:w:m:r:V:S:o:h",
+	while ((c = getopt_long(argc, argv, "s:f:p:t:v:b:FqP:c:w:m:r:R:V:S:o:h",
 				longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -2064,6 +2078,9 @@ static void parse_options(int argc, char **argv)
 		case 'r':
 			opt.run_pages = parse_ulong(optarg, "run length");
 			break;
+		case 'R':
+			parse_list(optarg, add_required);
+			break;
 		case 'V':
 			opt.vec_len = parse_ulong(optarg, "vec length");
 			break;
@@ -2090,6 +2107,8 @@ static void parse_options(int argc, char **argv)
 		fatal("--quick, --full, --point and the matrix lists exclude each other");
 	if (!opt.mechs)
 		opt.mechs = (1U << NR_MECHS) - 1;
+	if (opt.required & ~opt.mechs)
+		fatal("--require names a mechanism that --mech leaves out");
 
 	if (quick) {
 		for (i = 0; i < ARRAY_SIZE(quick_points); i++)
@@ -2195,6 +2214,19 @@ static void print_setup(void)
 		printf("  (no TLB row in /proc/interrupts: shootdowns not counted)\n");
 }
 
+/*
+ * A mechanism the caller said the kernel has, but which was n/a: a test
+ * must not pass on a kernel that lacks the feature it measures.
+ */
+static bool required_but_missing(unsigned int m, const struct result *res)
+{
+	if (!(opt.required & (1U << m)) || res->status != RES_NA)
+		return false;
+	printf("pagemap_bench: FAIL: %s is required but n/a: %s\n",
+	       mechs[m].name, res->why);
+	return true;
+}
+
 static void alloc_result(struct result *res)
 {
 	res->write_ms = zalloc(opt.cycles * sizeof(double));
@@ -2247,6 +2279,7 @@ int main(int argc, char **argv)
 				continue;
 			run_mech(&mechs[m], pt, &a, cyc, &all[p][m]);
 			failed += all[p][m].status == RES_FAIL;
+			failed += required_but_missing(m, &all[p][m]);
 		}
 		print_point(pt, cyc, all[p]);
 		if (csv)
