@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configure and build the patched kernel (bzImage) and install its uapi
-# headers into build/linux/usr/include for the selftests.
+# headers into build/linux/usr/include for the selftests. The release is
+# 6.1.N-pagemapscan, the same as harness/deb's packages of this tree.
 #
 # .config = x86_64 defconfig + kernel/configs/kvm_guest.config +
 # harness/config/pagemap-scan.config (+ $PMS_CONFIG_EXTRA, a fragment path,
@@ -37,12 +38,13 @@ if [ ! -f .config ] || [ "$(cat .config.frag-sum 2>/dev/null)" != "$want" ]; the
 fi
 
 command -v ccache >/dev/null || die "ccache missing: run harness/deps.sh"
-say "building bzImage with ccache, $JOBS jobs (log: ${LOG_DIR#"$REPO_DIR"/}/kernel-build.log)"
+set_kmake_vars
+say "building bzImage with ccache, $JOBS jobs, ${KMAKE_VARS[*]} (log: ${LOG_DIR#"$REPO_DIR"/}/kernel-build.log)"
 mkdir -p "$LOG_DIR"
 ccache -z >/dev/null
 run_logged "$LOG_DIR/kernel-build.log" \
 	"grep -c '^  CC ' $LOG_DIR/kernel-build.log | xargs printf '%s objects compiled so far'" \
-	make -j"$JOBS" CC="ccache gcc" bzImage
-say "bzImage ready; ccache: $(ccache -s | grep -E 'Hits|hit' | head -1 | tr -s ' ')"
+	make -j"$JOBS" CC="ccache gcc" "${KMAKE_VARS[@]}" bzImage
+say "bzImage $(cat include/config/kernel.release) ready; ccache: $(ccache -s | grep -E 'Hits|hit' | head -1 | tr -s ' ')"
 make -s headers_install >/dev/null
 say "uapi headers installed in ${KSRC#"$REPO_DIR"/}/usr/include"

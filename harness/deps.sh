@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages the harness needs, only when one is missing.
-# Needs root (or sudo) the first time; a no-op afterwards.
+# Needs root (or sudo) the first time; a no-op afterwards. Arguments: more
+# packages a step needs besides these (harness/deb passes its own).
 . "$(dirname "$0")/lib.sh"
 
 PKGS=(
@@ -11,6 +12,7 @@ PKGS=(
 	busybox-static           # guest userland
 	liburing-dev             # io_uring tests link it statically
 	quilt                    # harness/series --check applies the quilt form
+	"$@"
 )
 
 missing=()

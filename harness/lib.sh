@@ -30,6 +30,45 @@ export KBUILD_BUILD_TIMESTAMP='Thu Jan  1 00:00:00 UTC 2026'
 export KBUILD_BUILD_USER=pms
 export KBUILD_BUILD_HOST=pms
 
+# The release string of the test tree's kernel (uname -r = 6.1.N-pagemapscan)
+# and of harness/deb's packages of it. Every make of that tree that links
+# vmlinux passes "${KMAKE_VARS[@]}" (see set_kmake_vars), so a build for the
+# suite and one for the package never differ in LOCALVERSION or in the
+# #version of uname -v: a difference would recompile what includes
+# utsrelease.h and relink vmlinux each time one follows the other.
+PMS_LOCALVERSION=-pagemapscan
+
+# The Debian version of the packages harness/deb builds: the base package's
+# version (the installed linux-source-6.1 the tree in build dir $1 was
+# extracted from, else harness/BASE's), then "+pagemapscan." and the number
+# of commits that touch kernel-tree paths. Tooling commits leave it alone;
+# every change of the series sorts after the one before, so apt upgrades.
+pkg_version() {
+	local dir=${1:-$BUILD_DIR} base n p excl=()
+	base=$(awk '{ print $2 }' "$dir/tree.stamp" 2>/dev/null || true)
+	case "$base" in "" | unknown) base=$version ;; esac
+	for p in "${TOOLING_PATHS[@]}"; do excl+=(":(exclude)$p"); done
+	n=$(git -C "$REPO_DIR" rev-list --count HEAD -- . "${excl[@]}" 2>/dev/null) || n=0
+	echo "$base+pagemapscan.$n"
+}
+
+# KMAKE_VARS: what every make of the test tree that links vmlinux passes.
+# The #version of uname -v is the Debian revision, as bindeb-pkg's own
+# debian/rules sets it (KBUILD_BUILD_VERSION=<revision>).
+set_kmake_vars() {
+	local pv
+	pv=$(pkg_version)
+	KMAKE_VARS=(LOCALVERSION="$PMS_LOCALVERSION" KBUILD_BUILD_VERSION="${pv##*-}")
+}
+
+# The linux-image package harness/deb made of the test tree's current build.
+test_image_deb() {
+	local rel
+	rel=$(cat "$KSRC/include/config/kernel.release" 2>/dev/null) ||
+		die "no kernel built in ${KSRC#"$REPO_DIR"/}: run harness/deb"
+	echo "$BUILD_DIR/deb/linux-image-${rel}_$(pkg_version)_amd64.deb"
+}
+
 now() { date +%s; }
 # One clock for a whole command: the scripts it runs inherit its start.
 T0=${PMS_T0:-$(now)}
