@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Boot build/linux's bzImage under QEMU TCG with build/initramfs.cpio, stream
+# Boot build/linux's bzImage (or the image of the linux-image package
+# $PMS_KERNEL_DEB) under QEMU TCG with build/initramfs.cpio, stream
 # the guest's results as they arrive, then check the kernel log for splats.
 # Prints "N passed, N failed, N skipped" last; exits non-zero on any failure,
 # skip, missing result, hang, panic, timeout or kernel splat.
@@ -11,6 +12,8 @@
 #   PMS_MEM_MIB  guest memory, split over 2 NUMA nodes (default 4096)
 #   PMS_TIMEOUT  host-side limit in seconds (default 3000)
 #   PMS_VERBOSE  1 to echo every line the tests print
+#   PMS_KERNEL_DEB  a linux-image .deb (harness/deb): boot its /boot/vmlinuz-*,
+#                extracted with dpkg-deb -x into build/guest-kernel/
 . "$(dirname "$0")/lib.sh"
 
 tag=${1:-tests}
@@ -31,6 +34,20 @@ mem_mib=${PMS_MEM_MIB:-4096}
 mem=${mem_mib}M
 half=$((mem_mib / 2))M
 
+kernel=$KSRC/arch/x86/boot/bzImage
+if [ -n "${PMS_KERNEL_DEB:-}" ]; then
+	[ -f "$PMS_KERNEL_DEB" ] || die "PMS_KERNEL_DEB: no such package: $PMS_KERNEL_DEB"
+	rm -rf "$BUILD_DIR/guest-kernel"
+	dpkg-deb -x "$PMS_KERNEL_DEB" "$BUILD_DIR/guest-kernel"
+	images=("$BUILD_DIR"/guest-kernel/boot/vmlinuz-*)
+	if [ ${#images[@]} -ne 1 ] || [ ! -f "${images[0]}" ]; then
+		die "$(basename "$PMS_KERNEL_DEB") has not exactly one /boot/vmlinuz-*"
+	fi
+	kernel=${images[0]}
+	say "kernel: /boot/${kernel##*/} of $(basename "$PMS_KERNEL_DEB")"
+fi
+[ -f "$kernel" ] || die "no kernel image $kernel: run harness/build-kernel.sh"
+
 say "booting under qemu TCG (THP $thp); kernel log: ${kernel_log#"$REPO_DIR"/}"
 timeout -k 10 "${PMS_TIMEOUT:-3000}" qemu-system-x86_64 \
 	-accel tcg,thread=multi -cpu max,la57=off -smp 2,sockets=2,cores=1,threads=1 -m "$mem" \
@@ -38,7 +55,7 @@ timeout -k 10 "${PMS_TIMEOUT:-3000}" qemu-system-x86_64 \
 	-object "memory-backend-ram,id=m1,size=$half" \
 	-numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
 	-display none -monitor none -no-reboot \
-	-kernel "$KSRC/arch/x86/boot/bzImage" -initrd "$BUILD_DIR/initramfs.cpio" \
+	-kernel "$kernel" -initrd "$BUILD_DIR/initramfs.cpio" \
 	-append "$cmdline" \
 	-serial "file:$kernel_log" -serial "file:$test_log" &
 qpid=$!
