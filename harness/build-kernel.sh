@@ -39,12 +39,34 @@ fi
 
 command -v ccache >/dev/null || die "ccache missing: run harness/deps.sh"
 set_kmake_vars
-say "building bzImage with ccache, $JOBS jobs, ${KMAKE_VARS[*]} (log: ${LOG_DIR#"$REPO_DIR"/}/kernel-build.log)"
 mkdir -p "$LOG_DIR"
+# The progress line: objects compiled (the log's CC and AS lines of the
+# kernel's own objects; objtool's, with absolute paths, are not counted),
+# of the estimate of kbuild-estimate.sh, with the time left at the rate so
+# far plus the link time of the last complete build.
+read -r kb_total kb_link kb_why < <("$HARNESS_DIR/kbuild-estimate.sh" --count) || true
+[ -n "$kb_total" ] || kb_total="?"
+[ -n "$kb_link" ] || kb_link=0
+say "estimate: $kb_total objects to compile ($kb_why)"
+kb_state=$LOG_DIR/kernel-build.progress
+rm -f "$kb_state"
+kbuild_progress() {
+	local n
+	n=$(grep -cE '^  (CC|AS) +[^/ ]' "$LOG_DIR/kernel-build.log" || true)
+	progress_of "$n" "$kb_total" "objects compiled" "$kb_state" "$kb_link"
+}
+say "building bzImage with ccache, $JOBS jobs, ${KMAKE_VARS[*]} (log: ${LOG_DIR#"$REPO_DIR"/}/kernel-build.log)"
 ccache -z >/dev/null
-run_logged "$LOG_DIR/kernel-build.log" \
-	"grep -c '^  CC ' $LOG_DIR/kernel-build.log | xargs printf '%s objects compiled so far'" \
+kb_t0=$(now)
+run_logged "$LOG_DIR/kernel-build.log" kbuild_progress \
 	make -j"$JOBS" CC="ccache gcc" "${KMAKE_VARS[@]}" bzImage
-say "bzImage $(cat include/config/kernel.release) ready; ccache: $(ccache -s | grep -E 'Hits|hit' | head -1 | tr -s ' ')"
+kb_n=$(grep -cE '^  (CC|AS) +[^/ ]' "$LOG_DIR/kernel-build.log" || true)
+say "bzImage $(cat include/config/kernel.release) ready: $kb_n objects compiled (estimate $kb_total) in" \
+	"$(duration $(($(now) - kb_t0))); ccache: $(ccache -s | grep -E 'Hits|hit' | head -1 | tr -s ' ')"
+# Record the objects of this complete build, and how long it linked after
+# the last compile (known to the 30 s of the progress lines, and only when
+# objects were compiled at a measured time); else keep the last record's.
+kb_quiet=$(progress_quiet "$kb_state")
+"$HARNESS_DIR/kbuild-estimate.sh" --record "${kb_quiet:-$kb_link}" | sed 's/^/  /'
 make -s headers_install >/dev/null
 say "uapi headers installed in ${KSRC#"$REPO_DIR"/}/usr/include"

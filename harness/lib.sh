@@ -76,6 +76,61 @@ export PMS_T0=$T0
 say() { printf '[%4ds] %s\n' "$(($(now) - T0))" "$*"; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 
+# "95 s" or "3 min 20 s" for a number of seconds.
+duration() {
+	if [ "$1" -lt 60 ]; then
+		echo "$1 s"
+	else
+		echo "$(($1 / 60)) min $(($1 % 60)) s"
+	fi
+}
+
+# A progress line for a run_logged progress command: how far a count of
+# units is, and the time left. Usage: progress_of DONE TOTAL UNIT STATE
+# [TAIL]. TOTAL is an estimate ("?" when unknown); STATE a file that keeps
+# when and where the count was first seen moving, so the rate is the mean
+# since then (the setup before the first unit does not count), and when it
+# last moved (progress_quiet reads it); TAIL the seconds the work takes
+# after the last unit (the link of a kernel), added to the time left.
+progress_of() {
+	local cnt=$1 total=$2 unit=$3 state=$4 tail=${5:-0} t t1='' d1='' tl='' dl='' left pct
+	t=$(now)
+	if [ -s "$state" ]; then
+		{ read -r t1 d1; read -r tl dl; } <"$state" || true
+	fi
+	if [ -z "$t1" ] && [ "$cnt" -gt 0 ]; then
+		t1=$t d1=$cnt
+	fi
+	if [ -n "$t1" ] && [ "$cnt" != "$dl" ]; then
+		tl=$t dl=$cnt
+		printf '%s %s\n%s %s\n' "$t1" "$d1" "$tl" "$dl" >"$state"
+	fi
+	if [ "$total" = "?" ]; then
+		echo "$cnt $unit so far (no estimate of the total)"
+		return
+	fi
+	if [ "$cnt" -ge "$total" ]; then
+		# The estimate was low, or the rest is linking: no percentage past it.
+		echo "$cnt of ~$total $unit, finishing"
+		return
+	fi
+	pct=$((cnt * 100 / total))
+	left=
+	if [ -n "$t1" ] && [ "$cnt" -gt "$d1" ] && [ "$t" -gt "$t1" ]; then
+		left=$(((total - cnt) * (t - t1) / (cnt - d1) + tail))
+		left=", about $(duration "$left") left"
+	fi
+	echo "$cnt of ~$total $unit ($pct%)$left"
+}
+
+# Seconds since the count of a progress_of STATE file last moved, or nothing.
+progress_quiet() {
+	local tl='' dl=''
+	[ -s "$1" ] && { read -r _; read -r tl dl; } <"$1"
+	[ -n "$tl" ] && echo $(($(now) - tl))
+	return 0
+}
+
 # Run a long command with its output in a log file, printing a progress line
 # every 30 s so nobody stares at a silent terminal. $1 = log, $2 = progress
 # command (prints one short line), rest = the command.
