@@ -12,6 +12,8 @@ PKGS=(
 	busybox-static           # guest userland
 	liburing-dev             # io_uring tests link it statically
 	quilt                    # harness/series --check applies the quilt form
+	libnuma-dev libcap-dev   # static libs of the whole vm kselftest build
+	bash-static              # run_vmtests.sh in the guest
 	"$@"
 )
 

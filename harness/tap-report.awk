@@ -45,7 +45,7 @@ id == "" { next }
 	name = $0
 	sub(/^(not )?ok [0-9]+ *(- )?/, "", name)
 	if ($1 == "not") { inner_fail++; result("fail", id ": " name) }
-	else if (name ~ /^# SKIP/) result("skip", id ": " name)
+	else if (name ~ /(^| )# *[Ss][Kk][Ii][Pp]/) result("skip", id ": " name)
 	else result("pass", id ": " name)
 }
 END {
