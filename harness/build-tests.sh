@@ -55,9 +55,14 @@ if [ $kselftest -eq 1 ]; then
 	say "make -C tools/testing/selftests TARGETS=vm install, statically" \
 		"(log: ${log#"$REPO_DIR"/})"
 	rm -rf "$dest"
-	# The selftests' top Makefile finds the headers in build/linux/usr/include
-	# by itself; the objects stay in build/linux/tools/testing/selftests/vm.
+	# O= puts the objects in a directory of their own, build/kselftest-obj,
+	# not in the tree's tools/testing/selftests/vm: a binary left there by
+	# an earlier dynamic build would be taken as up to date and installed
+	# (protection_keys_32's rule ignores LDFLAGS, so only CC="gcc -static"
+	# makes it static). O= also points the headers at $O/usr/include, so
+	# KHDR_INCLUDES names the tree's installed ones.
 	make -C "$KSRC/tools/testing/selftests" -j"$JOBS" TARGETS=vm \
+		O="$BUILD_DIR/kselftest-obj" KHDR_INCLUDES="-isystem $KSRC/usr/include" \
 		INSTALL_PATH="$dest" CC="gcc -static" LDFLAGS=-static install >"$log" 2>&1 ||
 		{ tail -n 40 "$log" >&2; die "kselftest install failed"; }
 	for f in run_kselftest.sh vm/run_vmtests.sh; do
