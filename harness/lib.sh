@@ -57,6 +57,13 @@ pkg_version() {
 # debian/rules sets it (KBUILD_BUILD_VERSION=<revision>).
 set_kmake_vars() {
 	local pv
+	# An upstream tree (harness/bench --against) keeps its own release: only
+	# prepare-tree.sh's trees of the series, which have applied.list, are
+	# "-pagemapscan".
+	if [ ! -f "$BUILD_DIR/applied.list" ]; then
+		KMAKE_VARS=()
+		return
+	fi
 	pv=$(pkg_version)
 	KMAKE_VARS=(LOCALVERSION="$PMS_LOCALVERSION" KBUILD_BUILD_VERSION="${pv##*-}")
 }
