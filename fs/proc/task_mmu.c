@@ -2290,10 +2290,11 @@ static int pm_scan_thp(pmd_t *pmd, unsigned long start, unsigned long end,
 /* The common query of write trackers: nothing but whether it was written */
 static bool pm_scan_pte_written(pte_t pte)
 {
+	/* Present first: a tracked range is mostly present ptes */
+	if (likely(pte_present(pte)))
+		return !pte_uffd_wp(pte);
 	if (pte_none(pte))
 		return true;
-	if (pte_present(pte))
-		return !pte_uffd_wp(pte);
 	return !pte_swp_uffd_wp_any(pte);
 }
 
@@ -2318,7 +2319,22 @@ static unsigned long pm_scan_pte_run(struct pm_scan *p,
 				     unsigned long addr, unsigned long end,
 				     unsigned long cats)
 {
-	for (addr += PAGE_SIZE, ptep++; addr != end; addr += PAGE_SIZE, ptep++)
+	bool written = cats & PAGE_IS_WRITTEN;
+
+	addr += PAGE_SIZE;
+	ptep++;
+	/*
+	 * A write tracker's query: the run goes on while the written state
+	 * does, and the loop tests nothing else. It is most of the time of a
+	 * scan that finds little written.
+	 */
+	if (p->interest == PAGE_IS_WRITTEN) {
+		for (; addr != end; addr += PAGE_SIZE, ptep++)
+			if (pm_scan_pte_written(ptep_get(ptep)) != written)
+				break;
+		return addr;
+	}
+	for (; addr != end; addr += PAGE_SIZE, ptep++)
 		if (pm_scan_pte_cats(p, vma, addr, ptep_get(ptep)) != cats)
 			break;
 	return addr;
