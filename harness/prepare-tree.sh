@@ -87,4 +87,4 @@ if [ -f "$BUILD_DIR/applied.list" ]; then
 	done <"$BUILD_DIR/applied.list"
 fi
 printf '%s\n' "${files[@]}" >"$BUILD_DIR/applied.list"
-say "series applied: ${#files[@]} files in the series, $changed updated in build/linux"
+say "series applied: ${#files[@]} files in the series, $changed updated in ${KSRC#"$REPO_DIR"/}"
