@@ -19,7 +19,8 @@
  *	checks	the set against a truth bitmap of the pages written since the
  *		last collect (not timed).
  * Then the mechanism is disarmed. The next one starts from the same state:
- * on THP points the pages are dropped, as the 4K writes split huge pmds; on
+ * on THP points the range is mapped afresh, as the 4K writes split huge
+ * pmds and only a new mapping frees the page tables that leaves; on
  * 4K points they are kept (which spares a TCG guest most of its populate
  * time) and the populating writes undo what protection the last mechanism
  * left, such as the read-only ptes of clear_refs. The first --warmup cycles
@@ -1181,22 +1182,16 @@ static void point_label(char *buf, size_t len, const struct point *pt)
 		 pt->nvmas, pt->busy ? "busy" : "idle");
 }
 
-static void area_setup(struct area *a, const struct point *pt)
+/*
+ * Map the range afresh at a->base, in pt->nvmas VMAs. A new mapping, not
+ * MADV_DONTNEED, is what lets the next mechanism of a THP point fault in
+ * huge pages again: a zap leaves the page tables of the pmds that an
+ * earlier mechanism split, and a pmd with a page table gets 4K pages.
+ */
+static void area_map(struct area *a, const struct point *pt)
 {
-	unsigned long chunk = pt->size / pt->nvmas, i, words;
-	unsigned long total;
+	unsigned long chunk = pt->size / pt->nvmas, i, total;
 
-	memset(a, 0, sizeof(*a));
-	a->size = pt->size;
-	a->npages = pt->size >> sys.pshift;
-	a->resv_size = pt->size + 2 * sys.hpage;
-	a->resv = mmap(NULL, a->resv_size, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (a->resv == MAP_FAILED)
-		fatal("mmap %lu bytes: %s", a->resv_size, strerror(errno));
-	/* Huge page aligned, with a PROT_NONE guard on each side */
-	a->base = (char *)(((unsigned long)a->resv + sys.psize +
-			    sys.hpage - 1) & ~(sys.hpage - 1));
 	if (mmap(a->base, a->size, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
 		fatal("mmap %lu bytes: %s", a->size, strerror(errno));
@@ -1209,6 +1204,24 @@ static void area_setup(struct area *a, const struct point *pt)
 	if (count_vmas(a->base, a->size, &total) != pt->nvmas)
 		fatal("the range has %lu VMAs, not %u",
 		      count_vmas(a->base, a->size, NULL), pt->nvmas);
+}
+
+static void area_setup(struct area *a, const struct point *pt)
+{
+	unsigned long words;
+
+	memset(a, 0, sizeof(*a));
+	a->size = pt->size;
+	a->npages = pt->size >> sys.pshift;
+	a->resv_size = pt->size + 2 * sys.hpage;
+	a->resv = mmap(NULL, a->resv_size, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (a->resv == MAP_FAILED)
+		fatal("mmap %lu bytes: %s", a->resv_size, strerror(errno));
+	/* Huge page aligned, with a PROT_NONE guard on each side */
+	a->base = (char *)(((unsigned long)a->resv + sys.psize +
+			    sys.hpage - 1) & ~(sys.hpage - 1));
+	area_map(a, pt);
 
 	words = map_words(a->npages);
 	a->truth = zalloc(words * sizeof(long));
@@ -1478,8 +1491,8 @@ failed:
 out:
 	/* Every disarm copes with an arm that stopped half way */
 	m->disarm(&r);
-	if (pt->thp && madvise(a->base, a->size, MADV_DONTNEED))
-		fatal("MADV_DONTNEED: %s", strerror(errno));
+	if (pt->thp)
+		area_map(a, pt);
 	vmas = count_vmas(a->base, a->size, NULL);
 	if (vmas != pt->nvmas)
 		fatal("%s left %lu VMAs in the range instead of %u", m->name,
