@@ -27,6 +27,10 @@ while read -r b; do
 		cp -a "$BUILD_DIR/kselftest" "$root/kselftest"
 		cp /bin/bash-static "$root/bin/bash"
 		;;
+	*/*)
+		d=${b%%/*}
+		[ -d "$root/tests/bin/$d" ] || cp -r "$TESTS_OUT/$d" "$root/tests/bin/$d"
+		;;
 	*)
 		[ -f "$TESTS_OUT/vm/$b" ] || die "no $TESTS_OUT/vm/$b: run harness/build-tests.sh $list"
 		cp "$TESTS_OUT/vm/$b" "$root/tests/bin/$b"

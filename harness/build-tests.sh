@@ -4,6 +4,8 @@
 # - The binaries it names, statically, against the patched tree's own uapi
 #   headers (build/linux/usr/include, from make headers_install), with the
 #   kselftest Makefile of tools/testing/selftests/vm, into build/selftests/vm.
+# - An entry "DIR/NAME" is harness tooling: harness/DIR/build.sh builds
+#   build/selftests/DIR.
 # - "kselftest" is a guest script (harness/guest/kselftest) that runs the
 #   kselftest install: when the list uses it, the vm selftests are also built
 #   and installed the way kernel CI systems do it,
@@ -21,6 +23,7 @@ kselftest=0
 for n in "${names[@]}"; do
 	case $n in
 	kselftest) kselftest=1 ;;
+	*/*) ;;
 	*) bins+=("$n") ;;
 	esac
 done
@@ -35,6 +38,8 @@ check_static() {
 		fi
 	done < <(find "$@" -type f -print0)
 }
+
+mapfile -t dirs < <(grep -v '^#' "$list" | awk 'NF && $3 ~ /\// { sub(/\/.*/, "", $3); print $3 }' | sort -u)
 
 mkdir -p "$TESTS_OUT/vm" "$LOG_DIR"
 if [ ${#bins[@]} -gt 0 ]; then
@@ -73,3 +78,8 @@ if [ $kselftest -eq 1 ]; then
 		"$(grep -c '^vm:' "$dest/kselftest-list.txt") vm tests in kselftest-list.txt," \
 		"$(find "$dest/vm" -type f | wc -l) files"
 fi
+
+for d in "${dirs[@]}"; do
+	[ -x "$HARNESS_DIR/$d/build.sh" ] || die "no harness/$d/build.sh for the list entry $d/..."
+	"$HARNESS_DIR/$d/build.sh" "$TESTS_OUT/$d"
+done

@@ -14,6 +14,8 @@
 #   PMS_VERBOSE  1 to echo every line the tests print
 #   PMS_KERNEL_DEB  a linux-image .deb (harness/deb): boot its /boot/vmlinuz-*,
 #                extracted with dpkg-deb -x into build/guest-kernel/
+# build/criu-rootfs.img (harness/criu-rootfs.sh), when it exists, is the
+# guest's /dev/vda for the CRIU tests: a read-only virtio disk.
 . "$(dirname "$0")/lib.sh"
 
 tag=${1:-tests}
@@ -48,6 +50,11 @@ if [ -n "${PMS_KERNEL_DEB:-}" ]; then
 fi
 [ -f "$kernel" ] || die "no kernel image $kernel: run harness/build-kernel.sh"
 
+# The cached image must never change: readonly=on, and the guest mounts it ro.
+disk=()
+[ -f "$BUILD_DIR/criu-rootfs.img" ] &&
+	disk=(-drive "file=$BUILD_DIR/criu-rootfs.img,format=raw,if=virtio,readonly=on")
+
 say "booting under qemu TCG (THP $thp); kernel log: ${kernel_log#"$REPO_DIR"/}"
 timeout -k 10 "${PMS_TIMEOUT:-3000}" qemu-system-x86_64 \
 	-accel tcg,thread=multi -cpu max,la57=off -smp 2,sockets=2,cores=1,threads=1 -m "$mem" \
@@ -56,7 +63,7 @@ timeout -k 10 "${PMS_TIMEOUT:-3000}" qemu-system-x86_64 \
 	-numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
 	-display none -monitor none -no-reboot \
 	-kernel "$kernel" -initrd "$BUILD_DIR/initramfs.cpio" \
-	-append "$cmdline" \
+	-append "$cmdline" "${disk[@]}" \
 	-serial "file:$kernel_log" -serial "file:$test_log" &
 qpid=$!
 
