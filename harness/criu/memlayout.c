@@ -17,11 +17,9 @@
  *   SIGUSR1  read a name from DIR/req and write DIR/NAME: "checksum HEX" and
  *            "data NAME RANGES" per region, the pages PAGEMAP_SCAN reports
  *            as holding data (present or swapped, not the zero page; in the
- *            private file mapping only the anonymous copies)
+ *            private file mapping only the anonymous copies; in the shared
+ *            region the pages in its page cache, from mincore())
  *   SIGUSR2  do the phase-2 writes, then write DIR/phase2-done
- *   SIGHUP   MADV_PAGEOUT the swapped pages again (reading them for a
- *            checksum brought them back), then write DIR/pageout-done:
- *            "swapped N", the pages of the region now in swap
  *   SIGTERM  exit 0
  * The checksum covers the data pages' offsets and contents, and every page
  * of the file mapping, so it also proves a restore put each page back.
@@ -221,9 +219,23 @@ static size_t data_pages(struct region *r, bool *data)
 	size_t n = 0, i;
 	long got, k;
 
+	memset(data, 0, MAX_PAGES);
+	if (r->kind == SHARED) {
+		unsigned char vec[MAX_PAGES];
+
+		/*
+		 * Shared memory holds data whether or not this mapping maps
+		 * it: a restore fills the page cache, not our page tables.
+		 */
+		if (mincore(r->p, r->pages * PAGE, vec))
+			die("mincore");
+		for (i = 0; i < r->pages; i++)
+			if (vec[i] & 1)
+				data[i] = true, n++;
+		return n;
+	}
 	if (r->kind == FILEMAP)
 		skip |= PAGE_IS_FILE;
-	memset(data, 0, MAX_PAGES);
 	got = scan(r->p, r->pages, vec, MAX_PAGES, skip, skip,
 		   PAGE_IS_PRESENT | PAGE_IS_SWAPPED, PAGE_IS_PRESENT);
 	for (k = 0; k < got; k++)
@@ -461,17 +473,6 @@ static void setup(const char *file)
 	swapped_at_start = page_out(region("anon"), anon_swapped);
 }
 
-/* SIGHUP: push the swapped pages out again (a report read them back). */
-static void pageout(void)
-{
-	char tmp[512];
-	FILE *f;
-
-	f = open_out("pageout-done", tmp, sizeof(tmp));
-	fprintf(f, "swapped %zu\n", page_out(region("anon"), anon_swapped));
-	close_out(f, tmp, "pageout-done");
-}
-
 static void write_layout(void)
 {
 	char tmp[512];
@@ -492,7 +493,7 @@ static void write_layout(void)
 	close_out(f, tmp, "layout");
 }
 
-static int wait_loop(void (*usr1)(void), void (*usr2)(void), void (*hup)(void))
+static int wait_loop(void (*usr1)(void), void (*usr2)(void))
 {
 	sigset_t set;
 	int sig;
@@ -500,7 +501,6 @@ static int wait_loop(void (*usr1)(void), void (*usr2)(void), void (*hup)(void))
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
-	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	for (;;) {
@@ -516,8 +516,6 @@ static int wait_loop(void (*usr1)(void), void (*usr2)(void), void (*hup)(void))
 			usr1();
 		if (sig == SIGUSR2 && usr2)
 			usr2();
-		if (sig == SIGHUP && hup)
-			hup();
 	}
 }
 
@@ -552,7 +550,7 @@ static int bench(size_t mib, unsigned int pct)
 	fprintf(f, "pid %d\nstart %#lx\npages %zu\nwritten %zu\n", getpid(),
 		(unsigned long)p, pages, n);
 	close_out(f, tmp, "ready");
-	return wait_loop(NULL, NULL, NULL);
+	return wait_loop(NULL, NULL);
 }
 
 int main(int argc, char **argv)
@@ -568,5 +566,5 @@ int main(int argc, char **argv)
 	dir = argv[1];
 	setup(argv[2]);
 	write_layout();
-	return wait_loop(report, phase2, pageout);
+	return wait_loop(report, phase2);
 }

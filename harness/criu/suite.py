@@ -13,6 +13,7 @@ file says which pages it wrote. PAGEMAP_SCAN ioctls are counted with a
 kprobe on do_pagemap_cmd(), the pagemap file's ioctl handler, so "dump A
 used the ioctl and dump B did not" is the kernel's word, not CRIU's.
 """
+import ctypes
 import os
 import shutil
 import signal
@@ -122,6 +123,7 @@ class Layout:
                 self.pid = int(w[1])
             elif w[0] == 'swapped':
                 self.swapped = int(w[1])
+                self.swap_kib = self.swapped * PAGE // 1024
             elif w[0] == 'region':
                 self.regions[w[1]] = (int(w[2], 16), int(w[3]))
             elif w[0] == 'written':
@@ -135,6 +137,49 @@ def wait_file(path, what, timeout=120):
     while not os.path.exists(path):
         check(time.monotonic() < t, 'no %s after %d s' % (what, timeout))
         time.sleep(0.05)
+
+
+class Iovec(ctypes.Structure):
+    _fields_ = [('base', ctypes.c_void_p), ('len', ctypes.c_size_t)]
+
+
+def swapped_kib(pid, start):
+    """The Swap: of the VMA at start, from /proc/PID/smaps."""
+    vma = False
+    for line in open('/proc/%d/smaps' % pid):
+        w = line.split()
+        if '-' in w[0] and len(w) >= 5:
+            vma = int(w[0].split('-')[0], 16) == start
+        elif vma and w[0] == 'Swap:':
+            return int(w[1])
+    return 0
+
+
+def page_out(lay, name='anon'):
+    """Pushes the region's pages out to swap from here, with
+    process_madvise(MADV_PAGEOUT): the program runs no code for it, so its
+    memory stays the same for the next dump. Retries from each CPU (pages
+    still in a CPU's LRU batch are skipped). Returns the KiB in swap."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    start, pages = lay.regions[name]
+    iov = Iovec(start, pages * PAGE)
+    fd = os.pidfd_open(lay.pid)
+    cpus = sorted(os.sched_getaffinity(0))
+    try:
+        for rnd in range(20):
+            os.sched_setaffinity(0, {cpus[rnd % len(cpus)]})
+            # process_madvise(2) is syscall 440 on x86_64; MADV_PAGEOUT 21
+            if libc.syscall(440, fd, ctypes.byref(iov), 1, 21, 0) < 0:
+                raise Fail('process_madvise: %s' %
+                           os.strerror(ctypes.get_errno()))
+            kib = swapped_kib(lay.pid, start)
+            if kib >= lay.swap_kib:
+                break
+            time.sleep(0.02)
+    finally:
+        os.sched_setaffinity(0, set(cpus))
+        os.close(fd)
+    return kib
 
 
 def ask(pid, sig, ack):
@@ -286,20 +331,20 @@ def test_dumps(st):
     lay, pid = st['layout'], st['layout'].pid
     why = []
     check(lay.swapped > 0, 'MADV_PAGEOUT swapped no page (is there swap?)')
-    diag('memlayout pid %d: %d pages in swap before dump A' % (pid, lay.swapped))
+    swapped_a = page_out(lay)
+    check(swapped_a > 0, 'no page in swap before dump A')
     # The kerndat probe's own ioctls, to tell them from the dump's.
     (rc, _, _), probe = ioctls(lambda: criu(
         ['check', '--feature', 'pagemap_scan'], WORK + '/probe.log'))
     check(rc == 0, 'criu check --feature pagemap_scan failed')
     ta, na = dump(pid, WORK + '/A', WORK + '/dumpA.log')
-    out = ask(pid, signal.SIGHUP, 'pageout-done')
-    swapped_b = int(out.split()[1])
+    swapped_b = page_out(lay)
     check(swapped_b > 0, 'no page back in swap before dump B')
     tb, nb = dump(pid, WORK + '/B', WORK + '/dumpB.log',
                   env={'CRIU_FAULT': '135'})
-    diag('dump A (PAGEMAP_SCAN): %.2f s, %d ioctls; dump B (CRIU_FAULT=135, '
-         '%d pages in swap before it): %.2f s, %d ioctls; kerndat probe '
-         'alone: %d' % (ta, na, swapped_b, tb, nb, probe))
+    diag('dump A (PAGEMAP_SCAN, %d KiB in swap before it): %.2f s, %d ioctls; '
+         'dump B (CRIU_FAULT=135, %d KiB in swap): %.2f s, %d ioctls; kerndat '
+         'probe alone: %d' % (swapped_a, ta, na, swapped_b, tb, nb, probe))
     if not na > probe:
         why.append('dump A made %d PAGEMAP_SCAN ioctls, the probe alone %d: '
                    'A did not scan with it' % (na, probe))
@@ -345,6 +390,7 @@ def test_incremental(st):
         WORK + '/predump.log'))
     check(rc == 0, 'criu pre-dump failed (exit %d)' % rc)
     ask(pid, signal.SIGUSR2, 'phase2-done')
+    st['phase2'] = True
     (rc, _, td), nd = ioctls(lambda: criu(
         ['dump', '-t', str(pid), '-D', d, '--track-mem', '--prev-images-dir',
          '../P', '--leave-running'], WORK + '/dump2.log'))
@@ -374,7 +420,13 @@ def test_incremental(st):
 
 def test_restore(st):
     lay, pid = st['layout'], st['layout'].pid
-    r1, r2 = st['at_dump'], st['after_phase2']
+    r1 = st['at_dump']
+    if 'after_phase2' not in st:
+        # The incremental stage failed: the original does its writes now.
+        if 'phase2' not in st:
+            ask(pid, signal.SIGUSR2, 'phase2-done')
+        st['after_phase2'] = report(pid, 'after-phase2')
+    r2 = st['after_phase2']
     why = []
     st['proc'].kill()
     st['proc'].wait()
@@ -434,8 +486,6 @@ def start(st):
     check(r['huge']['thp'] == 512, 'the THP region is not THP-backed')
     bad = compare_regions('PAGEMAP_SCAN at start', r['data'], lay.written)
     check(not bad, '; '.join(bad))
-    # report() read the swapped pages back: push them out again.
-    lay.swapped = int(ask(lay.pid, signal.SIGHUP, 'pageout-done').split()[1])
 
 
 def suite():
@@ -454,7 +504,8 @@ def suite():
         except (Fail, OSError, KeyError, ValueError, IndexError) as e:
             if tap_n == before:
                 tap(False, TITLES[t.__name__], [str(e)])
-            st.setdefault('broken', '%s failed' % t.__name__)
+            if 'at_dump' not in st:
+                st.setdefault('broken', '%s failed' % t.__name__)
 
 
 # --- The measurement --------------------------------------------------------
