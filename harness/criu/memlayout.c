@@ -12,8 +12,8 @@
  * At start it writes DIR/layout: "region NAME START PAGES" per region, then
  * "written NAME RANGES" (the pages that hold data) and "phase2 NAME RANGES"
  * (the pages SIGUSR2 writes), RANGES being page indexes like "3 5-9".
- * Then it waits for signals (with sigwaitinfo(), so a dump never finds it
- * in a handler):
+ * Then it waits for signals in sigsuspend(), doing the work outside the
+ * handlers:
  *   SIGUSR1  read a name from DIR/req and write DIR/NAME: "checksum HEX" and
  *            "data NAME RANGES" per region, the pages PAGEMAP_SCAN reports
  *            as holding data (present or swapped, not the zero page; in the
@@ -493,29 +493,46 @@ static void write_layout(void)
 	close_out(f, tmp, "layout");
 }
 
+static volatile sig_atomic_t pending[NSIG];
+
+static void on_signal(int sig)
+{
+	pending[sig] = 1;
+}
+
+/*
+ * sigsuspend(), not sigwaitinfo(): a dump's ptrace interrupt restarts it
+ * (ERESTARTNOHAND) where sigwaitinfo() returns EINTR, and that errno and
+ * the stack of the call after it would differ between two dumps.
+ */
 static int wait_loop(void (*usr1)(void), void (*usr2)(void))
 {
-	sigset_t set;
-	int sig;
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigset_t set, old;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
 	sigaddset(&set, SIGTERM);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	for (;;) {
-		sig = sigwaitinfo(&set, NULL);
-		if (sig < 0) {
-			if (errno == EINTR)
-				continue;
-			die("sigwaitinfo");
-		}
-		if (sig == SIGTERM)
+		while (!pending[SIGUSR1] && !pending[SIGUSR2] && !pending[SIGTERM])
+			sigsuspend(&old);
+		if (pending[SIGTERM])
 			return 0;
-		if (sig == SIGUSR1 && usr1)
-			usr1();
-		if (sig == SIGUSR2 && usr2)
-			usr2();
+		if (pending[SIGUSR1]) {
+			pending[SIGUSR1] = 0;
+			if (usr1)
+				usr1();
+		}
+		if (pending[SIGUSR2]) {
+			pending[SIGUSR2] = 0;
+			if (usr2)
+				usr2();
+		}
 	}
 }
 
