@@ -12,6 +12,7 @@ list=${1:-$HARNESS_DIR/tests.list}
 [ -r "$list" ] || die "no test list $list"
 root=$BUILD_DIR/initramfs
 rm -rf "$root"
+vmtests=0
 mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,mnt,tests/bin}
 cp /bin/busybox "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
@@ -30,6 +31,7 @@ while read -r b; do
 	*/*)
 		d=${b%%/*}
 		[ -d "$root/tests/bin/$d" ] || cp -r "$TESTS_OUT/$d" "$root/tests/bin/$d"
+		[ "$d" = vmtests ] && vmtests=1
 		;;
 	*)
 		[ -f "$TESTS_OUT/vm/$b" ] || die "no $TESTS_OUT/vm/$b: run harness/build-tests.sh $list"
@@ -37,5 +39,24 @@ while read -r b; do
 		;;
 	esac
 done < <(awk '{ print $3 }' "$root/tests/list" | sort -u)
+
+# 6.1's vm selftests (harness/vmtests.list) include bash scripts, and two
+# of them load modules (test_vmalloc, test_hmm): those of the kernel the
+# guest boots, from its linux-image package $PMS_KERNEL_DEB, else from
+# $PMS_MODULES_ROOT (a modules_install INSTALL_MOD_PATH).
+if [ "$vmtests" -eq 1 ]; then
+	[ -x /bin/bash-static ] || die "/bin/bash-static missing: run harness/deps.sh"
+	cp /bin/bash-static "$root/bin/bash"
+	if [ -n "${PMS_KERNEL_DEB:-}" ]; then
+		mods=$(mktemp -d)
+		dpkg-deb -x "$PMS_KERNEL_DEB" "$mods"
+	else
+		mods=${PMS_MODULES_ROOT:?vmtests need PMS_KERNEL_DEB or PMS_MODULES_ROOT for the modules}
+	fi
+	[ -d "$mods/lib/modules" ] || die "no lib/modules in ${PMS_KERNEL_DEB:-$mods}"
+	mkdir -p "$root/lib"
+	cp -a "$mods/lib/modules" "$root/lib/modules"
+	[ -z "${PMS_KERNEL_DEB:-}" ] || rm -rf "$mods"
+fi
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) >"$BUILD_DIR/initramfs.cpio"
 say "initramfs: $(du -h "$BUILD_DIR/initramfs.cpio" | cut -f1), $(wc -l <"$root/tests/list") invocations"
