@@ -70,3 +70,14 @@ kb_quiet=$(progress_quiet "$kb_state")
 "$HARNESS_DIR/kbuild-estimate.sh" --record "${kb_quiet:-$kb_link}" | sed 's/^/  /'
 make -s headers_install >/dev/null
 say "uapi headers installed in ${KSRC#"$REPO_DIR"/}/usr/include"
+# $PMS_MODULES_ROOT: also the modules, installed there (harness/baseline:
+# its guest loads test_vmalloc and test_hmm, which the series' guest gets
+# from the linux-image package).
+if [ -n "${PMS_MODULES_ROOT:-}" ]; then
+	say "building and installing the modules into ${PMS_MODULES_ROOT#"$REPO_DIR"/}"
+	modules_progress() { echo "$(grep -c '^  CC \[M\]' "$LOG_DIR/modules-build.log" || true) module objects compiled"; }
+	run_logged "$LOG_DIR/modules-build.log" modules_progress \
+		make -j"$JOBS" CC="ccache gcc" "${KMAKE_VARS[@]}" modules
+	rm -rf "$PMS_MODULES_ROOT"
+	make -s "${KMAKE_VARS[@]}" INSTALL_MOD_PATH="$PMS_MODULES_ROOT" modules_install
+fi
