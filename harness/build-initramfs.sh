@@ -54,8 +54,14 @@ if [ "$vmtests" -eq 1 ]; then
 		mods=${PMS_MODULES_ROOT:?vmtests need PMS_KERNEL_DEB or PMS_MODULES_ROOT for the modules}
 	fi
 	[ -d "$mods/lib/modules" ] || die "no lib/modules in ${PMS_KERNEL_DEB:-$mods}"
-	mkdir -p "$root/lib"
+	mkdir -p "$root/lib" "$root/boot"
 	cp -a "$mods/lib/modules" "$root/lib/modules"
+	# va_128TBswitch.sh reads the config (PGTABLE_LEVELS) from /boot.
+	if [ -n "${PMS_KERNEL_DEB:-}" ]; then
+		cp "$mods"/boot/config-* "$root/boot/"
+	else
+		cp "$KSRC/.config" "$root/boot/config-$(cat "$KSRC/include/config/kernel.release")"
+	fi
 	[ -z "${PMS_KERNEL_DEB:-}" ] || rm -rf "$mods"
 fi
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) >"$BUILD_DIR/initramfs.cpio"

@@ -30,6 +30,12 @@ for b in "${bins[@]}"; do targets+=("$out/$b"); done
 make -C "$src" -j"$JOBS" OUTPUT="$out" KHDR_INCLUDES="-isystem $KSRC/usr/include" \
 	CC="gcc -static" LDFLAGS=-static "${targets[@]}" >"$log" 2>&1 ||
 	{ tail -n 40 "$log" >&2; die "vm selftest build failed"; }
+# mrelease_test.c takes __NR_process_mrelease from <sys/syscall.h> without
+# including it, and else calls syscall -1 and skips (ENOSYS).
+make -C "$src" OUTPUT="$out" KHDR_INCLUDES="-isystem $KSRC/usr/include" \
+	CC="gcc -static -include sys/syscall.h" LDFLAGS=-static -W mrelease_test.c \
+	"$out/mrelease_test" >>"$log" 2>&1 ||
+	{ tail -n 20 "$log" >&2; die "mrelease_test build failed"; }
 for s in "${scripts[@]}"; do install -m 755 "$src/$s" "$out/$s"; done
 install -m 755 "$HARNESS_DIR/vmtests/run" "$out/run"
 for f in "$out"/*; do
