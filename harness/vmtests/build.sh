@@ -2,8 +2,8 @@
 # Build the programs of harness/vmtests.list into $1 (build/selftests/vmtests):
 # 6.1's vm selftests from the test tree's tools/testing/selftests/vm, static
 # (CC="gcc -static": the _32/_64 rules ignore LDFLAGS), their scripts, and the
-# guest wrapper harness/vmtests/run. The same binaries serve the series and
-# harness/baseline, so the two runs differ only in the kernel.
+# guest wrapper harness/vmtests/run. harness/baseline builds the same
+# programs from the base's tree (PMS_BUILD_DIR=build/baseline).
 . "$(dirname "$0")/../lib.sh"
 
 out=${1:?usage: build.sh OUTDIR}
