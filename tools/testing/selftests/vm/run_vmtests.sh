@@ -343,6 +343,8 @@ run_test pagemap ./pagemap_ioctl
 if [ -x ./pagemap_ioctl_32 ]; then
 	run_test pagemap ./pagemap_ioctl_32
 fi
+# Allocation failures, races, limits and permissions of the same
+run_test pagemap ./pagemap_robust
 # tools/vm/pagemap-scan, installed beside its test
 run_test pagemap ./pagemap_scan_tool
 
