@@ -16,6 +16,8 @@
 #   PMS_EXPECT   expected results (harness/baseline's file): a failure the
 #                base has too is KNOWN, not a failure (tap-report.awk)
 #   PMS_RECORD   write every result there, in PMS_EXPECT's format
+#   PMS_KMEMLEAK 1 to boot with kmemleak=on: the guest's last result is
+#                then a leak check of everything the list did
 #   PMS_KERNEL_DEB  a linux-image .deb (harness/deb): boot its /boot/vmlinuz-*,
 #                extracted with dpkg-deb -x into build/guest-kernel/
 # build/criu-rootfs.img (harness/criu-rootfs.sh), when it exists, is the
@@ -34,6 +36,7 @@ cmdline="console=ttyS0 panic=-1 oops=panic panic_on_warn=0 loglevel=5"
 cmdline+=" transparent_hugepage=$thp hugepages=${PMS_HUGEPAGES:-256}"
 cmdline+=" zram.num_devices=2 pms.swap=${PMS_SWAP-512M}"
 cmdline+=" softlockup_panic=0 hung_task_timeout_secs=120"
+[ "${PMS_KMEMLEAK:-0}" != 1 ] || cmdline+=" kmemleak=on pms.kmemleak=1"
 
 # Two NUMA nodes, half the vCPUs each, so migration between nodes can be
 # tested (6.1's migration selftest wants 3 CPUs or more).
