@@ -56,12 +56,15 @@ if [ "$vmtests" -eq 1 ]; then
 	[ -d "$mods/lib/modules" ] || die "no lib/modules in ${PMS_KERNEL_DEB:-$mods}"
 	mkdir -p "$root/lib" "$root/boot"
 	cp -a "$mods/lib/modules" "$root/lib/modules"
-	# va_128TBswitch.sh reads the config (PGTABLE_LEVELS) from /boot.
+	# va_128TBswitch.sh reads the config (PGTABLE_LEVELS) from /boot with
+	# "gzip -dcfq", which in busybox takes only gzip's format: compressed.
 	if [ -n "${PMS_KERNEL_DEB:-}" ]; then
-		cp "$mods"/boot/config-* "$root/boot/"
+		config=$(ls "$mods"/boot/config-*)
 	else
-		cp "$KSRC/.config" "$root/boot/config-$(cat "$KSRC/include/config/kernel.release")"
+		config=$KSRC/.config
+		config_name=config-$(cat "$KSRC/include/config/kernel.release")
 	fi
+	gzip -9nc "$config" >"$root/boot/${config_name:-${config##*/}}"
 	[ -z "${PMS_KERNEL_DEB:-}" ] || rm -rf "$mods"
 fi
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) >"$BUILD_DIR/initramfs.cpio"

@@ -16,6 +16,8 @@
 #   PMS_EXPECT   expected results (harness/baseline's file): a failure the
 #                base has too is KNOWN, not a failure (tap-report.awk)
 #   PMS_RECORD   write every result there, in PMS_EXPECT's format
+#   PMS_LA57     1 for a CPU with 5-level paging (la57; default off, as on
+#                most machines): 6.1's va_128TBswitch needs it
 #   PMS_KMEMLEAK 1 to boot with kmemleak=on: the guest's last result is
 #                then a leak check of everything the list did
 #   PMS_KERNEL_DEB  a linux-image .deb (harness/deb): boot its /boot/vmlinuz-*,
@@ -68,9 +70,11 @@ disk=()
 [ -f "$BUILD_DIR/criu-rootfs.img" ] &&
 	disk=(-drive "file=$BUILD_DIR/criu-rootfs.img,format=raw,if=virtio,readonly=on")
 
-say "booting under qemu TCG (THP $thp); kernel log: ${kernel_log#"$REPO_DIR"/}"
+la57=off
+[ "${PMS_LA57:-0}" != 1 ] || la57=on
+say "booting under qemu TCG (THP $thp, la57 $la57); kernel log: ${kernel_log#"$REPO_DIR"/}"
 timeout -k 10 "${PMS_TIMEOUT:-3000}" qemu-system-x86_64 \
-	-accel tcg,thread=multi -cpu max,la57=off -smp "$cpus,sockets=2,cores=$per,threads=1" -m "$mem" \
+	-accel tcg,thread=multi -cpu max,la57=$la57 -smp "$cpus,sockets=2,cores=$per,threads=1" -m "$mem" \
 	-object "memory-backend-ram,id=m0,size=$half" \
 	-object "memory-backend-ram,id=m1,size=$half" \
 	-numa "node,nodeid=0,cpus=$cpus0,memdev=m0" \
