@@ -55,8 +55,11 @@ Categories:
   pkey              memory protection keys
   soft_dirty        the soft-dirty bit of /proc/PID/pagemap
   pagemap           the PAGEMAP_SCAN ioctl (pagemap_ioctl and, where
-                    built, pagemap_ioctl_32) and tools/vm/pagemap-scan
-                    (pagemap_scan_tool)
+                    built, pagemap_ioctl_32), tools/vm/pagemap-scan
+                    (pagemap_scan_tool), and a seeded fuzzer of both
+                    PAGEMAP_SCAN and async uffd-wp (pagemap_fuzz: about
+                    2 minutes, PAGEMAP_FUZZ_SECONDS and PAGEMAP_FUZZ_SEED
+                    change that and the seed)
   migration         move_pages(2) of PROT_NONE pages (protnone-ksm-migrate)
 
 Example: $0 -t "pagemap userfaultfd"
@@ -347,6 +350,10 @@ fi
 run_test pagemap ./pagemap_robust
 # tools/vm/pagemap-scan, installed beside its test
 run_test pagemap ./pagemap_scan_tool
+# Random operations on every memory type, every answer of PAGEMAP_SCAN
+# checked against a model of the writes; it prints its seed, and on a
+# failure the command line that runs that seed again
+run_test pagemap ./pagemap_fuzz
 
 # KSM merging and move_pages(2) of PROT_NONE pages
 run_test "ksm migration" ./protnone-ksm-migrate
