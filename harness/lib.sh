@@ -12,6 +12,11 @@ KSRC=$BUILD_DIR/linux
 PRISTINE=$BUILD_DIR/pristine
 TESTS_OUT=$BUILD_DIR/selftests
 LOG_DIR=$BUILD_DIR/logs
+# The guest of harness/vmtests.list, the same for the base (harness/baseline)
+# and the series (harness/test), as run-guest.sh's environment: 4 vCPUs
+# (6.1's migration test wants 3), la57 (va_128TBswitch wants 5-level
+# paging), secretmem on (off by default in 6.1; memfd_secret needs it).
+VMTESTS_GUEST=(PMS_CPUS=4 PMS_LA57=1 PMS_CMDLINE=secretmem.enable=1)
 JOBS=${PMS_JOBS:-$(nproc)}
 
 # shellcheck source=harness/BASE

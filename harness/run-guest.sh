@@ -18,6 +18,7 @@
 #   PMS_RECORD   write every result there, in PMS_EXPECT's format
 #   PMS_LA57     1 for a CPU with 5-level paging (la57; default off, as on
 #                most machines): 6.1's va_128TBswitch needs it
+#   PMS_CMDLINE  more kernel parameters
 #   PMS_KMEMLEAK 1 to boot with kmemleak=on: the guest's last result is
 #                then a leak check of everything the list did
 #   PMS_KERNEL_DEB  a linux-image .deb (harness/deb): boot its /boot/vmlinuz-*,
@@ -39,6 +40,7 @@ cmdline+=" transparent_hugepage=$thp hugepages=${PMS_HUGEPAGES:-256}"
 cmdline+=" zram.num_devices=2 pms.swap=${PMS_SWAP-512M}"
 cmdline+=" softlockup_panic=0 hung_task_timeout_secs=120"
 [ "${PMS_KMEMLEAK:-0}" != 1 ] || cmdline+=" kmemleak=on pms.kmemleak=1"
+[ -z "${PMS_CMDLINE:-}" ] || cmdline+=" $PMS_CMDLINE"
 
 # Two NUMA nodes, half the vCPUs each, so migration between nodes can be
 # tested (6.1's migration selftest wants 3 CPUs or more).
