@@ -1660,14 +1660,20 @@ static int userfaultfd_unregister(struct userfaultfd_ctx *ctx,
 	do {
 		cond_resched();
 
-		BUG_ON(!vma_can_userfault(vma, vma->vm_flags, wp_async));
-
 		/*
 		 * Nothing to do: this vma is already registered into this
 		 * userfaultfd and with the right tracking mode too.
 		 */
 		if (!vma->vm_userfaultfd_ctx.ctx)
 			goto skip;
+
+		/*
+		 * Only a registered vma must be one userfaultfd can serve. An
+		 * async uffd-wp context registers vmas (regular files) that
+		 * vma_can_userfault() refuses once their uffd flags are gone,
+		 * and this loop can meet such a vma again after it cleared it.
+		 */
+		VM_WARN_ON_ONCE(!vma_can_userfault(vma, vma->vm_flags, wp_async));
 
 		WARN_ON(!(vma->vm_flags & VM_MAYWRITE));
 
