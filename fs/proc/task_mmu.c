@@ -1800,7 +1800,9 @@ struct pm_scan {
 	unsigned long buf_used;		/* regions in buf, last may grow */
 	unsigned long found;		/* pages reported so far */
 	unsigned long stop;		/* where the walk stopped early */
-	bool paused;			/* stopped only because buf is full */
+	bool paused;			/* stopped only to copy out */
+	bool buf_full;			/* ... because a new region needed room */
+	bool reopened;			/* buf[0] is in vec already, at vec_out - 1 */
 	struct page_region __user *vec_out;	/* next user slot */
 	struct pm_scan_span *wp_spans;	/* protected, not yet copied out */
 	unsigned long wp_nr;		/* spans in wp_spans */
@@ -2017,6 +2019,7 @@ static int pm_scan_report(struct pm_scan *p, unsigned long cats,
 			*end = addr;
 			pages = 0;
 			p->paused = true;
+			p->buf_full = true;
 			ret = -ENOSPC;
 		} else {
 			last = &p->buf[p->buf_used++];
@@ -2788,19 +2791,37 @@ static void pm_scan_undo_wp(struct mm_struct *mm, struct pm_scan *p)
 	p->wp_nr = 0;
 }
 
-/* Copy the buffered regions out; returns how many, or -EFAULT. */
+/*
+ * Copy the buffered regions out; returns how many new ones, or -EFAULT.
+ * A reopened region is written over its old copy last, so that a failed
+ * copy leaves vec as the walks before delivered it.
+ */
 static long pm_scan_flush(struct pm_scan *p)
 {
-	long n = p->buf_used;
+	long fresh = p->buf_used - p->reopened;
 
-	if (!n)
-		return 0;
-	if (copy_to_user(p->vec_out, p->buf, n * sizeof(*p->buf)))
+	if (fresh > 0 && copy_to_user(p->vec_out, p->buf + p->reopened,
+				      fresh * sizeof(*p->buf)))
 		return -EFAULT;
-	p->vec_out += n;
-	p->arg.vec_len -= n;
-	p->buf_used = 0;
-	return n;
+	if (p->reopened && copy_to_user(p->vec_out - 1, p->buf, sizeof(*p->buf)))
+		return -EFAULT;
+	p->vec_out += fresh;
+	p->arg.vec_len -= fresh;
+	return fresh;
+}
+
+/*
+ * Before the walk after a pause: the last region delivered may go on
+ * where the pause cut it (a pause to remember more protected spans comes
+ * anywhere), so keep it as the buffer's first, already in vec. One
+ * unlimited pass would have reported the run as one region.
+ */
+static void pm_scan_reopen(struct pm_scan *p)
+{
+	p->reopened = p->buf_used > 0;
+	if (p->reopened)
+		p->buf[0] = p->buf[p->buf_used - 1];
+	p->buf_used = p->reopened;
 }
 
 /*
@@ -2954,8 +2975,11 @@ static long do_pagemap_scan(struct mm_struct *mm, unsigned long uarg)
 
 		p.stop = 0;
 		p.paused = false;
+		p.buf_full = false;
+		if (p.buf)
+			pm_scan_reopen(&p);
 		p.buf_cap = min_t(unsigned long, PM_SCAN_BUF_REGIONS,
-				  p.arg.vec_len);
+				  p.arg.vec_len + p.reopened);
 		ret = pm_scan_walk(mm, &p, start);
 		if (ret && ret != -ENOSPC)
 			break;
@@ -2965,9 +2989,14 @@ static long do_pagemap_scan(struct mm_struct *mm, unsigned long uarg)
 			break;
 		regions += ret;
 		delivered = true;
-		/* Any stop but a full buffer is final: max_pages, a huge page */
+		/*
+		 * Any stop but a pause is final: max_pages, a huge page. With
+		 * vec full, only a pause for protected spans lets the last
+		 * region grow on.
+		 */
 		ret = 0;
-		if (walk_end == p.arg.end || !p.paused || !p.arg.vec_len)
+		if (walk_end == p.arg.end || !p.paused ||
+		    (!p.arg.vec_len && p.buf_full))
 			break;
 	}
 
