@@ -72,10 +72,17 @@ static inline bool can_change_pte_writable(struct vm_area_struct *vma,
 	return true;
 }
 
-/* Async uffd-wp leaves a page pinned for DMA writable, see userfaultfd_k.h */
+/*
+ * Async uffd-wp leaves a page pinned for DMA writable, see userfaultfd_k.h.
+ * An entry with uffd-wp comes out protected whatever the answer, so only
+ * the others need the look at struct page: a tracker's reset protects a
+ * range again that is mostly protected already.
+ */
 static bool uffd_wp_keep_pinned_pte(struct vm_area_struct *vma,
 				    unsigned long addr, pte_t pte)
 {
+	if (pte_uffd_wp(pte))
+		return false;
 	return uffd_wp_async_keep_writable(vm_normal_page(vma, addr, pte));
 }
 
