@@ -211,6 +211,19 @@ static inline bool uffd_wp_async_keep_writable(struct page *page)
 }
 
 /*
+ * Whether @page, faulted in over a uffd-wp marker of @vma, takes the
+ * marker's protection. Not if async write-protection would have left it
+ * writable: a shared page can stay in the page cache, pinned, while its
+ * entry is zapped (MADV_DONTNEED) and a marker put in the hole; protected
+ * when it is mapped again, it would hide the writes through the pin.
+ */
+static inline bool uffd_wp_marker_protects(struct vm_area_struct *vma,
+					   struct page *page)
+{
+	return !(userfaultfd_wp_async(vma) && uffd_wp_async_keep_writable(page));
+}
+
+/*
  * Whether write-protecting @vma leaves uffd-wp markers in entries that map
  * nothing. File-backed memory always needs them: a page can sit in the page
  * cache with no entry mapping it. Anonymous memory needs them only to track
@@ -355,6 +368,12 @@ static inline bool userfaultfd_wp_async(struct vm_area_struct *vma)
 static inline bool userfaultfd_wp_use_markers(struct vm_area_struct *vma)
 {
 	return false;
+}
+
+static inline bool uffd_wp_marker_protects(struct vm_area_struct *vma,
+					   struct page *page)
+{
+	return true;
 }
 
 static inline long uffd_wp_range(struct vm_area_struct *vma,
