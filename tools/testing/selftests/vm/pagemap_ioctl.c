@@ -3534,6 +3534,35 @@ TEST_F(pinned, pinned_huge_pmd_stays_writable)
 	if (variant->type == MEM_THP)
 		ASSERT_TRUE(thps_mapped(self->mem.addr, 2)) TH_LOG("the THPs were split");
 }
+
+/*
+ * A shared page stays in the page cache, and pinned, when MADV_DONTNEED
+ * zaps its entry. UFFDIO_WRITEPROTECT then puts a marker in the hole, and
+ * a read maps the page again over it: it must not take the marker's
+ * protection, or writes through the pin go unreported. Private memory
+ * gets new pages there, which the pin does not reach: protected as usual.
+ */
+TEST_F(pinned, pinned_page_faulted_in_over_a_marker_stays_writable)
+{
+	struct iovec iov = { .iov_base = self->mem.addr, .iov_len = self->mem.len };
+	const bool shared = written_page_is_file(variant->type);
+	size_t all = self->nr_pages, i;
+
+	ASSERT_EQ(0, io_uring_register_buffers(&self->ring, &iov, 1));
+	ASSERT_EQ(0, madvise(self->mem.addr, self->mem.len, MADV_DONTNEED));
+	ASSERT_EQ(0, uffd_write_protect(self->uffd, self->mem.addr, self->mem.len));
+	for (i = 0; i < self->mem.len; i += page_size)
+		read_page(self->mem.addr + i);
+	if (!shared) {
+		ASSERT_EQ(0, pinned_written_pages(self, 0)) TH_LOG("new pages not protected");
+		return;
+	}
+	ASSERT_EQ(all, pinned_written_pages(self, 0)) TH_LOG("pinned pages were protected");
+	ASSERT_TRUE(pinned_read_fixed(self, 5));
+	ASSERT_EQ(all, pinned_written_pages(self, PM_SCAN_WP_MATCHING))
+		TH_LOG("writes through the pin lost");
+	ASSERT_EQ(all, pinned_written_pages(self, 0));
+}
 #endif
 
 /*
